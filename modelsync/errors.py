@@ -1,0 +1,143 @@
+"""Every error ModelSync raises on purpose.
+
+    ModelSyncError
+     ├── RepositoryError
+     │    ├── RepositoryNotFound        no .modelsync/ here or above
+     │    ├── RepositoryExists          init over an existing repository
+     │    ├── InvalidConfig             config.toml does not parse or validate
+     │    └── ReadOnlyRepository        the repository cannot be written
+     ├── ObjectError
+     │    ├── ObjectMissing             an object id that the store does not hold
+     │    └── ObjectCorrupt             stored bytes whose hash is not their name
+     ├── RevisionError
+     │    ├── UnknownRevision           names nothing (carries "did you mean" suggestions)
+     │    └── AmbiguousRevision         a short hash that names several objects
+     ├── RefError
+     │    ├── RefLocked                 another writer holds the ref's lock file
+     │    ├── RefConflict               compare-and-swap lost: the ref moved
+     │    └── InvalidRefName            a branch, tag or run name git would refuse
+     ├── PathError                      a path outside the working tree, or missing
+     ├── WorkingTreeDirty               checkout would overwrite uncommitted changes
+     ├── NothingToCommit                the staged tree equals HEAD's
+     ├── UnsafeLoad                     loading would run code from a stored object
+     ├── TrackingError                  misuse of the tracking API (bad metric, finished run)
+     └── UsageError                     any other bad input from a caller
+
+Foreign exceptions (OSError, sqlite3.Error, zstd errors, ...) are mapped to these at the boundary
+where they happen, with ``raise ... from exc``, so the CLI can print one line for any of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class ModelSyncError(Exception):
+    """Base class: ``str(error)`` is one line a user can act on."""
+
+
+class RepositoryError(ModelSyncError):
+    pass
+
+
+class RepositoryNotFound(RepositoryError):
+    def __init__(self, start: str) -> None:
+        super().__init__(
+            f"not a modelsync repository (or any parent up to /): {start}; "
+            "run 'modelsync init' or pass --repo"
+        )
+
+
+class RepositoryExists(RepositoryError):
+    pass
+
+
+class InvalidConfig(RepositoryError):
+    pass
+
+
+class ReadOnlyRepository(RepositoryError):
+    pass
+
+
+class ObjectError(ModelSyncError):
+    def __init__(self, oid: str, message: str) -> None:
+        super().__init__(message)
+        self.oid = oid
+
+
+class ObjectMissing(ObjectError):
+    def __init__(self, oid: str, context: str = "") -> None:
+        where = f" ({context})" if context else ""
+        super().__init__(oid, f"object {oid} is missing{where}; run 'modelsync fsck'")
+
+
+class ObjectCorrupt(ObjectError):
+    def __init__(self, oid: str, context: str = "") -> None:
+        where = f" ({context})" if context else ""
+        super().__init__(
+            oid, f"object {oid} is corrupt: its content does not match its hash{where}"
+        )
+
+
+class RevisionError(ModelSyncError):
+    pass
+
+
+class UnknownRevision(RevisionError):
+    def __init__(self, rev: str, suggestions: Sequence[str] = ()) -> None:
+        hint = f"; did you mean {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""
+        super().__init__(f"unknown revision {rev!r}{hint}")
+        self.rev = rev
+        self.suggestions = list(suggestions)
+
+
+class AmbiguousRevision(RevisionError):
+    def __init__(self, rev: str, candidates: Sequence[str]) -> None:
+        shown = ", ".join(c[:12] for c in list(candidates)[:5])
+        super().__init__(f"short hash {rev!r} is ambiguous: it matches {shown}; use more digits")
+        self.candidates = list(candidates)
+
+
+class RefError(ModelSyncError):
+    pass
+
+
+class RefLocked(RefError):
+    def __init__(self, ref: str, lock_path: str) -> None:
+        super().__init__(
+            f"ref {ref!r} is locked by another writer ({lock_path}); "
+            "if no modelsync process is running, remove that file"
+        )
+
+
+class RefConflict(RefError):
+    pass
+
+
+class InvalidRefName(RefError):
+    pass
+
+
+class PathError(ModelSyncError):
+    pass
+
+
+class WorkingTreeDirty(ModelSyncError):
+    pass
+
+
+class NothingToCommit(ModelSyncError):
+    pass
+
+
+class UnsafeLoad(ModelSyncError):
+    pass
+
+
+class TrackingError(ModelSyncError):
+    pass
+
+
+class UsageError(ModelSyncError):
+    pass

@@ -1,0 +1,81 @@
+"""The staging area, which is also the stat cache (as git's index is).
+
+Each staged path records the object it will commit and the file's size, mtime, inode and mode
+at the moment it was hashed. A file whose stat still matches, and that was not modified in the
+same instant it was hashed ("racy git"), is known unchanged without reading it again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .fileio import atomic_write
+from .objects import EXECUTABLE_MODE, FILE_MODE, EntryKind
+
+INDEX_VERSION = 1
+_RACY_WINDOW_NS = 100_000_000
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    kind: EntryKind
+    oid: str
+    size: int
+    mode: str
+    mtime_ns: int = 0
+    inode: int = 0
+    hashed_at_ns: int = 0
+
+    def matches_stat(self, st: os.stat_result) -> bool:
+        return (
+            st.st_size == self.size
+            and st.st_mtime_ns == self.mtime_ns
+            and st.st_ino == self.inode
+            and file_mode(st) == self.mode
+            and st.st_mtime_ns + _RACY_WINDOW_NS < self.hashed_at_ns
+        )
+
+    @classmethod
+    def for_file(cls, kind: EntryKind, oid: str, st: os.stat_result) -> IndexEntry:
+        return cls(
+            kind=kind,
+            oid=oid,
+            size=st.st_size,
+            mode=file_mode(st),
+            mtime_ns=st.st_mtime_ns,
+            inode=st.st_ino,
+            hashed_at_ns=time.time_ns(),
+        )
+
+
+def file_mode(st: os.stat_result) -> str:
+    return EXECUTABLE_MODE if st.st_mode & 0o111 else FILE_MODE
+
+
+class Index:
+    """Path (POSIX, relative to the work tree) to the entry staged for the next commit."""
+
+    def __init__(self, path: Path, entries: dict[str, IndexEntry] | None = None) -> None:
+        self.path = path
+        self.entries: dict[str, IndexEntry] = entries or {}
+
+    @classmethod
+    def load(cls, path: Path) -> Index:
+        try:
+            raw: dict[str, Any] = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            return cls(path)
+        entries = {name: IndexEntry(**value) for name, value in raw.get("entries", {}).items()}
+        return cls(path, entries)
+
+    def save(self) -> None:
+        payload = {
+            "version": INDEX_VERSION,
+            "entries": {name: asdict(e) for name, e in sorted(self.entries.items())},
+        }
+        atomic_write(self.path, json.dumps(payload, separators=(",", ":")).encode())

@@ -1,0 +1,157 @@
+"""Refs: HEAD, branches (``refs/heads/``, runs are ``refs/heads/runs/<name>``) and tags.
+
+A ref file holds one object id, or ``ref: <other ref>`` for a symbolic ref (HEAD). Every update
+is a compare-and-swap under ``<ref>.lock`` (O_EXCL), as in dulwich: ``set_if_equals`` returns
+False when the ref no longer holds the value the caller read, and never writes in that case.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import InvalidRefName, RefLocked
+from .fileio import LockFile, LockTimeout, atomic_write
+from .hashing import is_oid
+
+HEAD = "HEAD"
+BRANCH_PREFIX = "refs/heads/"
+TAG_PREFIX = "refs/tags/"
+RUN_BRANCH_PREFIX = "runs/"
+SYMREF_PREFIX = "ref: "
+
+_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//")
+
+
+def check_ref_name(name: str, what: str = "branch") -> str:
+    """Validate a short branch, tag or run name the way ``git check-ref-format`` would."""
+    problems = []
+    if not name or name == "@":
+        problems.append("it is empty")
+    elif _FORBIDDEN.search(name):
+        problems.append("it contains a space, control character, '..', '//', '@{' or one of ~^:?*[\\")
+    elif name.startswith(("-", "/", ".")) or name.endswith(("/", ".", ".lock")):
+        problems.append("it starts with '-', '/' or '.', or ends with '/', '.' or '.lock'")
+    elif any(part.startswith(".") or part.endswith(".lock") for part in name.split("/")):
+        problems.append("a path component starts with '.' or ends with '.lock'")
+    elif len(name) > 200:
+        problems.append("it is longer than 200 characters")
+    if problems:
+        raise InvalidRefName(f"invalid {what} name {name!r}: {problems[0]}")
+    return name
+
+
+class RefContainer:
+    def __init__(self, root: Path, lock_timeout: float = 10.0) -> None:
+        self.root = root
+        self.lock_timeout = lock_timeout
+
+    def _path(self, name: str) -> Path:
+        return self.root / name
+
+    # ----------------------------------------------------------------- reading
+    def read_raw(self, name: str) -> str | None:
+        try:
+            return self._path(name).read_text(encoding="utf-8").strip()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+
+    def symbolic_target(self, name: str) -> str | None:
+        raw = self.read_raw(name)
+        if raw is not None and raw.startswith(SYMREF_PREFIX):
+            return raw[len(SYMREF_PREFIX) :]
+        return None
+
+    def follow(self, name: str) -> str:
+        """The name of the ref that ``name`` finally points through (itself if not symbolic)."""
+        seen = set()
+        while (target := self.symbolic_target(name)) is not None:
+            if name in seen:
+                break
+            seen.add(name)
+            name = target
+        return name
+
+    def resolve(self, name: str) -> str | None:
+        raw = self.read_raw(self.follow(name))
+        if raw is None or not is_oid(raw):
+            return None
+        return raw
+
+    def keys(self, prefix: str) -> list[str]:
+        """Full names of the refs under ``prefix`` (e.g. ``refs/heads/``), sorted."""
+        base = self._path(prefix)
+        if not base.is_dir():
+            return []
+        names = []
+        for dirpath, _dirs, files in os.walk(base):
+            for file in files:
+                if file.endswith(".lock") or file.startswith("."):
+                    continue
+                full = Path(dirpath, file).relative_to(self.root).as_posix()
+                names.append(full)
+        return sorted(names)
+
+    def items(self, prefix: str) -> dict[str, str]:
+        out = {}
+        for name in self.keys(prefix):
+            value = self.read_raw(name)
+            if value is not None and is_oid(value):
+                out[name] = value
+        return out
+
+    # ----------------------------------------------------------------- writing
+    @contextlib.contextmanager
+    def _hold(self, name: str) -> Iterator[None]:
+        lock = LockFile(self._path(name), timeout=self.lock_timeout)
+        try:
+            lock.acquire()
+        except LockTimeout as exc:
+            raise RefLocked(name, str(exc.lock_path)) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def set_if_equals(self, name: str, old: str | None, new: str, *, any_old: bool = False) -> bool:
+        """Point ``name`` (through symrefs) at ``new`` if it still holds ``old`` (None: absent)."""
+        target = self.follow(name)
+        with self._hold(target):
+            current = self.read_raw(target)
+            if not any_old and current != old:
+                return False
+            atomic_write(self._path(target), (new + "\n").encode())
+            return True
+
+    def add_if_new(self, name: str, new: str) -> bool:
+        return self.set_if_equals(name, None, new)
+
+    def remove_if_equals(self, name: str, old: str | None, *, any_old: bool = False) -> bool:
+        with self._hold(name):
+            current = self.read_raw(name)
+            if current is None or (not any_old and current != old):
+                return False
+            self._path(name).unlink()
+            self._prune_empty_dirs(self._path(name).parent)
+            return True
+
+    def _prune_empty_dirs(self, directory: Path) -> None:
+        stop = {self._path(BRANCH_PREFIX.rstrip("/")), self._path(TAG_PREFIX.rstrip("/")), self.root}
+        while directory not in stop and directory.is_relative_to(self.root):
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+                directory = directory.parent
+                continue
+            break
+
+    def set_symbolic(self, name: str, target: str) -> None:
+        with self._hold(name):
+            atomic_write(self._path(name), f"{SYMREF_PREFIX}{target}\n".encode())
+
+    def detach(self, name: str, oid: str) -> None:
+        """Make a symbolic ref (HEAD) hold an id directly."""
+        with self._hold(name):
+            atomic_write(self._path(name), (oid + "\n").encode())

@@ -1,0 +1,353 @@
+"""The object store on disk: loose objects and append-only pack files.
+
+Layout under ``.modelsync/objects/``::
+
+    ab/cdef...           a loose object: one codec byte, then the (maybe compressed) payload
+    pack/<name>.pack     records of [codec byte][payload], back to back
+    pack/<name>.idx      the pack's index: sorted (id, offset, length); its presence makes the
+                         pack visible, so a crash mid-pack leaves only an unreferenced .pack
+
+Objects put outside a batch are loose files, fsync'd one by one. A batch gathers many objects
+into one pack written with a single fsync, which is what checkpoints and large files use.
+Every read decodes the payload and checks that its SHA-256 is the id it was asked for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import struct
+import threading
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import BinaryIO
+
+from ..errors import ObjectCorrupt, ObjectMissing
+from ..fileio import atomic_output, atomic_write
+from ..hashing import BytesLike, is_oid, sha256_hex
+from .compression import CodecError, decode, encode
+
+_IDX_MAGIC = b"MSIDX1\n"
+_IDX_ENTRY = struct.Struct("<32sQQ")
+_TMP_PREFIX = "tmp-"
+
+
+def _worker_count() -> int:
+    return max(2, min(8, os.cpu_count() or 2))
+
+
+class DiskStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.pack_dir = root / "pack"
+        self._lock = threading.RLock()
+        self._index: dict[str, tuple[str, int, int]] = {}
+        self._pack_members: dict[str, list[str]] = {}
+        self._fds: dict[str, int] = {}
+        self._loaded = False
+        self._executor: ThreadPoolExecutor | None = None
+
+    # ----------------------------------------------------------------- reading
+    def _loose_path(self, oid: str) -> Path:
+        return self.root / oid[:2] / oid[2:]
+
+    def _ensure_loaded(self) -> None:
+        if not self._loaded:
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Load the index of every pack that another writer finished since the last look."""
+        with self._lock:
+            self._loaded = True
+            if not self.pack_dir.is_dir():
+                return
+            for idx_path in self.pack_dir.glob("*.idx"):
+                name = idx_path.stem
+                if name not in self._pack_members:
+                    self._load_pack_index(name, idx_path.read_bytes())
+
+    def _load_pack_index(self, name: str, data: bytes) -> None:
+        if not data.startswith(_IDX_MAGIC):
+            return
+        members = []
+        for raw_id, offset, length in _IDX_ENTRY.iter_unpack(data[len(_IDX_MAGIC) :]):
+            oid = raw_id.hex()
+            self._index[oid] = (name, offset, length)
+            members.append(oid)
+        self._pack_members[name] = members
+
+    def _pack_fd(self, name: str) -> int:
+        fd = self._fds.get(name)
+        if fd is None:
+            fd = os.open(self.pack_dir / f"{name}.pack", os.O_RDONLY)
+            self._fds[name] = fd
+        return fd
+
+    def _read_record(self, oid: str) -> bytes:
+        self._ensure_loaded()
+        location = self._index.get(oid)
+        if location is None:
+            try:
+                return self._loose_path(oid).read_bytes()
+            except (FileNotFoundError, NotADirectoryError):
+                self.refresh()
+                location = self._index.get(oid)
+                if location is None:
+                    raise ObjectMissing(oid) from None
+        name, offset, length = location
+        with self._lock:
+            try:
+                fd = self._pack_fd(name)
+            except FileNotFoundError:
+                raise ObjectMissing(oid, f"pack {name} is gone") from None
+        record = os.pread(fd, length, offset)
+        if len(record) != length:
+            raise ObjectCorrupt(oid, f"pack {name} is truncated")
+        return record
+
+    def get(self, oid: str) -> bytes:
+        if not is_oid(oid):
+            raise ObjectMissing(oid)
+        record = self._read_record(oid)
+        if not record:
+            raise ObjectCorrupt(oid, "empty record")
+        try:
+            data = decode(record[0], record[1:])
+        except CodecError as exc:
+            raise ObjectCorrupt(oid, f"undecodable: {exc}") from exc
+        if sha256_hex(data) != oid:
+            raise ObjectCorrupt(oid)
+        return data
+
+    def has(self, oid: str) -> bool:
+        self._ensure_loaded()
+        if oid in self._index or self._loose_path(oid).is_file():
+            return True
+        return False
+
+    def stored_size(self, oid: str) -> int:
+        self._ensure_loaded()
+        location = self._index.get(oid)
+        if location is not None:
+            return location[2]
+        try:
+            return self._loose_path(oid).stat().st_size
+        except FileNotFoundError:
+            raise ObjectMissing(oid) from None
+
+    def iter_ids(self) -> Iterator[str]:
+        self.refresh()
+        seen = set(self._index)
+        yield from list(self._index)
+        if not self.root.is_dir():
+            return
+        for fanout in sorted(self.root.iterdir()):
+            if len(fanout.name) != 2 or not fanout.is_dir():
+                continue
+            for entry in fanout.iterdir():
+                oid = fanout.name + entry.name
+                if is_oid(oid) and oid not in seen:
+                    yield oid
+
+    # ----------------------------------------------------------------- writing
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(
+                    max_workers=_worker_count(), thread_name_prefix="modelsync-store"
+                )
+            return self._executor
+
+    def put(self, data: BytesLike, *, planes: int = 1) -> str:
+        oid = sha256_hex(data)
+        self.put_known(oid, data, planes=planes)
+        return oid
+
+    def put_known(self, oid: str, data: BytesLike, *, planes: int = 1) -> None:
+        if not self.has(oid):
+            codec, payload = encode(data, planes)
+            with atomic_output(self._loose_path(oid)) as out:
+                out.write(bytes([codec]))
+                out.write(payload)
+
+    def submit(self, data: BytesLike, *, planes: int = 1) -> Future[str]:
+        return self.executor.submit(self.put, data, planes=planes)
+
+    def batch(self) -> PackBatch:
+        return PackBatch(self)
+
+    def _register_pack(self, name: str, entries: dict[str, tuple[int, int]]) -> None:
+        with self._lock:
+            members = []
+            for oid, (offset, length) in entries.items():
+                self._index[oid] = (name, offset, length)
+                members.append(oid)
+            self._pack_members[name] = members
+
+    # ---------------------------------------------------------------- removing
+    def remove(self, oids: set[str]) -> int:
+        """Delete objects (gc). Packs holding any of them are rewritten without them."""
+        self.refresh()
+        removed = 0
+        for oid in oids:
+            path = self._loose_path(oid)
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed += 1
+        for name, members in list(self._pack_members.items()):
+            doomed = [oid for oid in members if oid in oids]
+            if not doomed:
+                continue
+            keep = [oid for oid in members if oid not in oids]
+            if keep:
+                with self.batch() as batch:
+                    for oid in keep:
+                        batch.copy_record(oid, self._read_record(oid))
+            self._drop_pack(name, set(keep))
+            removed += len(doomed)
+        return removed
+
+    def _drop_pack(self, name: str, moved: set[str]) -> None:
+        with self._lock:
+            for oid in self._pack_members.pop(name, []):
+                location = self._index.get(oid)
+                if location is not None and location[0] == name:
+                    del self._index[oid]
+            fd = self._fds.pop(name, None)
+            if fd is not None:
+                os.close(fd)
+        for suffix in (".idx", ".pack"):
+            with contextlib.suppress(FileNotFoundError):
+                (self.pack_dir / f"{name}{suffix}").unlink()
+
+    def remove_stale_temporaries(self) -> int:
+        """Unfinished packs and temp files left by a crash: nothing refers to them."""
+        count = 0
+        if self.pack_dir.is_dir():
+            for path in self.pack_dir.iterdir():
+                orphan_pack = path.suffix == ".pack" and not path.with_suffix(".idx").exists()
+                if path.name.startswith(_TMP_PREFIX) or orphan_pack:
+                    path.unlink()
+                    count += 1
+        return count
+
+    def close(self) -> None:
+        with self._lock:
+            for fd in self._fds.values():
+                os.close(fd)
+            self._fds.clear()
+            if self._executor is not None:
+                self._executor.shutdown(wait=True)
+                self._executor = None
+
+
+class PackBatch:
+    """Collects objects into one new pack; it becomes visible, fsync'd once, on ``close``."""
+
+    def __init__(self, store: DiskStore) -> None:
+        self._store = store
+        self._lock = threading.Lock()
+        self._file: BinaryIO | None = None
+        self._tmp_path: Path | None = None
+        self._offset = 0
+        self._entries: dict[str, tuple[int, int]] = {}
+        self._claimed: set[str] = set()
+        self._futures: list[Future[str]] = []
+        self._closed = False
+
+    def __enter__(self) -> PackBatch:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def _claim(self, oid: str) -> bool:
+        """True if this call should write ``oid``: no one in the batch or store has it."""
+        with self._lock:
+            if oid in self._claimed:
+                return False
+            self._claimed.add(oid)
+        return not self._store.has(oid)
+
+    def _append(self, oid: str, codec: int, payload: BytesLike) -> None:
+        with self._lock:
+            if self._file is None:
+                self._store.pack_dir.mkdir(parents=True, exist_ok=True)
+                self._tmp_path = self._store.pack_dir / f"{_TMP_PREFIX}{uuid.uuid4().hex}.pack"
+                self._file = open(self._tmp_path, "wb")  # noqa: SIM115 - closed in close/abort
+            self._file.write(bytes([codec]))
+            self._file.write(payload)
+            length = 1 + len(payload)
+            self._entries[oid] = (self._offset, length)
+            self._offset += length
+
+    def put(self, data: BytesLike, *, planes: int = 1) -> str:
+        oid = sha256_hex(data)
+        if self._claim(oid):
+            codec, payload = encode(data, planes)
+            self._append(oid, codec, payload)
+        return oid
+
+    def put_known(self, oid: str, data: BytesLike, *, planes: int = 1) -> None:
+        """Put bytes whose id the caller has just computed, without hashing them again."""
+        if self._claim(oid):
+            codec, payload = encode(data, planes)
+            self._append(oid, codec, payload)
+
+    def copy_record(self, oid: str, record: bytes) -> None:
+        with self._lock:
+            self._claimed.add(oid)
+        self._append(oid, record[0], memoryview(record)[1:])
+
+    def submit(self, data: BytesLike, *, planes: int = 1) -> Future[str]:
+        future = self._store.executor.submit(self.put, data, planes=planes)
+        self._futures.append(future)
+        return future
+
+    def wait(self) -> None:
+        """Block until every submitted object is written into the pack (or raise its error)."""
+        futures, self._futures = self._futures, []
+        wait(futures)
+        for future in futures:
+            future.result()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        try:
+            self.wait()
+        except BaseException:
+            self.abort()
+            raise
+        self._closed = True
+        if self._file is None or self._tmp_path is None:
+            return
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        name = f"pack-{uuid.uuid4().hex}"
+        os.replace(self._tmp_path, self._store.pack_dir / f"{name}.pack")
+        index = bytearray(_IDX_MAGIC)
+        for oid, (offset, length) in sorted(self._entries.items()):
+            index += _IDX_ENTRY.pack(bytes.fromhex(oid), offset, length)
+        atomic_write(self._store.pack_dir / f"{name}.idx", index)
+        self._store._register_pack(name, self._entries)
+
+    def abort(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for future in self._futures:
+            future.cancel()
+        wait(self._futures)
+        if self._file is not None:
+            self._file.close()
+        if self._tmp_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self._tmp_path.unlink()
