@@ -1,0 +1,103 @@
+"""What every command shares: the repository option, one-line errors, tables and ``--json``."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ..errors import ModelSyncError
+from ..repo import Repo
+
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+RepoOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--repo",
+        "-C",
+        help="Repository path (default: $MODELSYNC_DIR, or search up from the current directory).",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def exit_with_error(message: str, code: int = 1) -> NoReturn:
+    """One clear line on stderr and a non-zero exit: the only way a command fails."""
+    err_console.print(f"error: {message}", markup=False)
+    raise typer.Exit(code)
+
+
+def open_repo(path: Path | None) -> Repo:
+    try:
+        return Repo.open(path)
+    except ModelSyncError as exc:
+        exit_with_error(str(exc))
+
+
+@contextmanager
+def handle_errors() -> Iterator[None]:
+    """Map ModelSync's and the OS's errors to one line and exit code 1."""
+    try:
+        yield
+    except ModelSyncError as exc:
+        exit_with_error(str(exc))
+    except PermissionError as exc:
+        exit_with_error(f"permission denied: {exc.filename or exc}")
+    except OSError as exc:
+        exit_with_error(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+
+
+def print_json(value: Any) -> None:
+    """JSON on stdout, NaN and inf as strings so any parser reads it."""
+    sys.stdout.write(json.dumps(_json_safe(value), indent=2, default=str) + "\n")
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float):
+        if value != value:
+            return "NaN"
+        if value in (float("inf"), float("-inf")):
+            return "Infinity" if value > 0 else "-Infinity"
+        return value
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+@contextmanager
+def progress_bar(description: str, enabled: bool = True) -> Iterator[Any]:
+    """A Rich progress bar on stderr; yields a ``(done, total)`` callback for Repo methods."""
+    if not enabled or not err_console.is_terminal or os.environ.get("MODELSYNC_NO_PROGRESS"):
+        yield None
+        return
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update
+
+
+def short(oid: str | None) -> str:
+    return oid[:12] if oid else "-"
