@@ -9,29 +9,30 @@ stays bounded whatever the file's size.
 
 from __future__ import annotations
 
+import io
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
-from typing import BinaryIO
 
 from pyfastcdc import FastCDC
 
 from .errors import ObjectCorrupt
+from .fileio import atomic_output
 from .hashing import sha256_hex
 from .objects import ChunkedFile, EntryKind, MalformedObject
 from .store import Batch, ObjectStore
 
 SMALL_FILE_LIMIT = 1 << 20
 CDC_AVG = 1 << 20
-CDC_MIN = 256 << 10
-CDC_MAX = 4 << 20
+CDC_MIN = 1 << 20
+CDC_MAX = 8 << 20
 WINDOW = 32 << 20
 
 _chunker = FastCDC(avg_size=CDC_AVG, min_size=CDC_MIN, max_size=CDC_MAX)
 
 
-def iter_cdc_windows(stream: BinaryIO, window: int = WINDOW) -> Iterator[list[memoryview]]:
+def iter_cdc_windows(stream: io.BufferedIOBase, window: int = WINDOW) -> Iterator[list[memoryview]]:
     """Yield the content-defined chunks of ``stream``, a window's worth at a time.
 
     Two buffers take turns, so the views of one window stay valid while the next is read: a
@@ -64,29 +65,53 @@ def iter_cdc_windows(stream: BinaryIO, window: int = WINDOW) -> Iterator[list[me
         yield chunks
 
 
-def store_file(batch: Batch, path: Path, size: int) -> tuple[EntryKind, str]:
-    """Write ``path``'s content through ``batch``; return the tree entry kind and object id."""
+def entry_kind_for_size(size: int) -> EntryKind:
+    """How a file of ``size`` bytes is stored: one blob, or a ``file`` object of chunks."""
+    return "blob" if size <= SMALL_FILE_LIMIT else "file"
+
+
+def store_file(
+    batch: Batch, path: Path, size: int, on_bytes: Callable[[int], None] | None = None
+) -> tuple[EntryKind, str]:
+    """Write ``path``'s content through ``batch``; return the tree entry kind and object id.
+
+    ``on_bytes`` is called with the number of bytes stored each time a piece is done.
+    """
+    kind = entry_kind_for_size(size)
     with open(path, "rb") as stream:
-        if size <= SMALL_FILE_LIMIT:
-            return "blob", batch.put(stream.read())
-        return "file", batch.put(_store_chunks(batch, stream).to_bytes())
+        if kind == "blob":
+            data = stream.read()
+            oid = batch.put(data)
+            if on_bytes:
+                on_bytes(len(data))
+            return kind, oid
+        return kind, batch.put(_store_chunks(batch, stream, on_bytes).to_bytes())
 
 
-def _store_chunks(batch: Batch, stream: BinaryIO) -> ChunkedFile:
+def _store_chunks(
+    batch: Batch, stream: io.BufferedIOBase, on_bytes: Callable[[int], None] | None
+) -> ChunkedFile:
     chunks: list[tuple[str, int]] = []
     previous: list[tuple[Future[str], int]] = []
+
+    def collect(pending: list[tuple[Future[str], int]]) -> None:
+        for future, length in pending:
+            chunks.append((future.result(), length))
+            if on_bytes:
+                on_bytes(length)
+
     for views in iter_cdc_windows(stream):
         current = [(batch.submit(view), len(view)) for view in views]
-        chunks += [(future.result(), length) for future, length in previous]
+        collect(previous)
         previous = current
-    chunks += [(future.result(), length) for future, length in previous]
+    collect(previous)
     return ChunkedFile(size=sum(length for _, length in chunks), chunks=tuple(chunks))
 
 
 def hash_file(path: Path, size: int) -> str:
     """The id ``store_file`` would give ``path``, computed without writing anything."""
     with open(path, "rb") as stream:
-        if size <= SMALL_FILE_LIMIT:
+        if entry_kind_for_size(size) == "blob":
             return sha256_hex(stream.read())
         chunks = [(sha256_hex(c), len(c)) for views in iter_cdc_windows(stream) for c in views]
     return sha256_hex(ChunkedFile(size=sum(n for _, n in chunks), chunks=tuple(chunks)).to_bytes())
@@ -105,16 +130,8 @@ def iter_content(store: ObjectStore, kind: EntryKind, oid: str) -> Iterator[byte
         yield store.get(chunk_id)
 
 
-def chunk_ids(store: ObjectStore, kind: EntryKind, oid: str) -> list[str]:
-    if kind != "file":
-        return []
-    return [chunk_id for chunk_id, _ in ChunkedFile.from_bytes(store.get(oid)).chunks]
-
-
 def write_content(store: ObjectStore, kind: EntryKind, oid: str, dest: Path, mode: int) -> None:
     """Materialise a stored file at ``dest`` atomically (temp file, fsync, rename)."""
-    from .fileio import atomic_output
-
     with atomic_output(dest) as out:
         for piece in iter_content(store, kind, oid):
             out.write(piece)

@@ -21,6 +21,8 @@ CODECS = (RAW, ZSTD, ZSTD_PLANES)
 
 MIN_SAVING = 0.03
 ZSTD_LEVEL = 1
+SAMPLE_SIZE = 16 << 10
+SAMPLE_THRESHOLD = 256 << 10
 
 _local = threading.local()
 
@@ -49,10 +51,26 @@ def _worth_it(encoded_size: int, raw_size: int) -> bool:
     return encoded_size <= raw_size * (1.0 - MIN_SAVING)
 
 
+def _looks_incompressible(data: BytesLike) -> bool:
+    """Compress three small samples first: random-looking data (already compressed files,
+    encrypted blobs) then skips the full zstd pass, which would cost more than the write."""
+    size = len(data)
+    if size < SAMPLE_THRESHOLD:
+        return False
+    view = memoryview(data)
+    compressor = _compressor()
+    sampled = 0
+    compressed = 0
+    for start in (0, size // 2, size - SAMPLE_SIZE):
+        compressed += len(compressor.compress(view[start : start + SAMPLE_SIZE]))
+        sampled += SAMPLE_SIZE
+    return not _worth_it(compressed, sampled)
+
+
 def encode(data: BytesLike, planes: int = 1) -> tuple[int, BytesLike]:
     """Return ``(codec, payload)``; ``planes`` is the element width to split floats by."""
     raw_size = len(data)
-    if raw_size < 64:
+    if raw_size < 64 or _looks_incompressible(data):
         return RAW, data
     if planes > 1 and raw_size % planes == 0:
         payload = _encode_planes(bytes(data) if isinstance(data, memoryview) else data, planes)
