@@ -12,13 +12,14 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from .objects import Commit
+from .runindex import RUN_TABLES, index_run_commit
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # bump with every change to SCHEMA: a catalog at this version skips it
 BUSY_TIMEOUT_MS = 60_000
 
 SCHEMA = [
@@ -36,6 +37,7 @@ SCHEMA = [
         meta TEXT NOT NULL
     )""",
     "CREATE INDEX IF NOT EXISTS commits_run ON commits(run, time)",
+    *RUN_TABLES,
 ]
 
 
@@ -53,12 +55,18 @@ class Catalog:
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.row_factory = sqlite3.Row
         if not self._schema_ready:
-            with self._transaction(conn):
-                for statement in SCHEMA:
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._create_schema(conn)
             self._schema_ready = True
         return conn
+
+    def _create_schema(self, conn: sqlite3.Connection) -> None:
+        """Create the tables once; a reader of an up-to-date catalog changes no byte of it."""
+        if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+            return
+        with self._transaction(conn):
+            for statement in SCHEMA:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -89,7 +97,15 @@ class Catalog:
         return self.conn.execute(sql, params).fetchall()
 
     # ------------------------------------------------------------------ commits
-    def record_commit(self, conn: sqlite3.Connection, oid: str, commit: Commit) -> None:
+    def record_commit(
+        self,
+        conn: sqlite3.Connection,
+        oid: str,
+        commit: Commit,
+        run_files: Mapping[str, bytes] | None = None,
+    ) -> None:
+        """Index a commit; ``run_files`` (a run commit's run.json, params.json, metrics.seg)
+        also index its run, params and metric points."""
         meta = commit.meta
         conn.execute(
             "INSERT OR REPLACE INTO commits VALUES (?,?,?,?,?,?,?,?,?,?,?)",
@@ -104,21 +120,30 @@ class Catalog:
                 meta.get("run"),
                 meta.get("step"),
                 meta.get("epoch"),
-                json.dumps(meta, allow_nan=True),
+                json.dumps(meta, allow_nan=True, sort_keys=True),
             ),
         )
+        if run_files:
+            index_run_commit(conn, oid, commit, run_files)
 
     def commit_ids_with_prefix(self, prefix: str) -> list[str]:
         upper = prefix + "g"
-        rows = self.query("SELECT id FROM commits WHERE id >= ? AND id < ? LIMIT 10", (prefix, upper))
+        rows = self.query(
+            "SELECT id FROM commits WHERE id >= ? AND id < ? LIMIT 10", (prefix, upper)
+        )
         return [row["id"] for row in rows]
 
     def clear(self) -> None:
         with self.write() as conn:
-            for (table,) in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
-            ).fetchall():
-                conn.execute(f'DELETE FROM "{table}"')
+            self.clear_tables(conn)
+
+    @staticmethod
+    def clear_tables(conn: sqlite3.Connection) -> None:
+        """Empty every table inside the caller's transaction (reindex refills them in it)."""
+        for (table,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
+        ).fetchall():
+            conn.execute(f'DELETE FROM "{table}"')
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)

@@ -5,12 +5,15 @@
      │    ├── RepositoryNotFound        no .modelsync/ here or above
      │    ├── RepositoryExists          init over an existing repository
      │    ├── InvalidConfig             config.toml does not parse or validate
-     │    └── ReadOnlyRepository        the repository cannot be written
+     │    ├── ReadOnlyRepository        the repository cannot be written
+     │    ├── IndexLocked               another command is changing the staging area
+     │    └── IndexCorrupt              the staging area does not parse
      ├── ObjectError
      │    ├── ObjectMissing             an object id that the store does not hold
      │    └── ObjectCorrupt             stored bytes whose hash is not their name
      ├── RevisionError
      │    ├── UnknownRevision           names nothing (carries "did you mean" suggestions)
+     │    │    └── UnknownRun           no run of that name
      │    └── AmbiguousRevision         a short hash that names several objects
      ├── RefError
      │    ├── RefLocked                 another writer holds the ref's lock file
@@ -22,6 +25,9 @@
      ├── UnsafeLoad                     loading would run code from a stored object
      ├── TrackingError                  misuse of the tracking API (bad metric, finished run)
      └── UsageError                     any other bad input from a caller
+
+    TrackingWarning (UserWarning)       a tracking problem that did not stop training
+                                        (strict=False, the default of @track and adapters)
 
 Foreign exceptions (OSError, sqlite3.Error, zstd errors, ...) are mapped to these at the boundary
 where they happen, with ``raise ... from exc``, so the CLI can print one line for any of them.
@@ -60,6 +66,22 @@ class ReadOnlyRepository(RepositoryError):
     pass
 
 
+class IndexLocked(RepositoryError):
+    def __init__(self, lock_path: str) -> None:
+        super().__init__(
+            f"the staging area is locked by another command ({lock_path}); "
+            "if no modelsync process is running, remove that file"
+        )
+
+
+class IndexCorrupt(RepositoryError):
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(
+            f"the staging area {path} is unreadable ({reason}); "
+            "remove it and run 'modelsync reset' to rebuild it from HEAD"
+        )
+
+
 class ObjectError(ModelSyncError):
     def __init__(self, oid: str, message: str) -> None:
         super().__init__(message)
@@ -90,6 +112,13 @@ class UnknownRevision(RevisionError):
         super().__init__(f"unknown revision {rev!r}{hint}")
         self.rev = rev
         self.suggestions = list(suggestions)
+
+
+class UnknownRun(UnknownRevision):
+    def __init__(self, name: str, suggestions: Sequence[str] = ()) -> None:
+        super().__init__(name, suggestions)
+        hint = f"; did you mean {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""
+        self.args = (f"unknown run {name!r}{hint}; 'modelsync runs' lists them",)
 
 
 class AmbiguousRevision(RevisionError):
@@ -140,4 +169,8 @@ class TrackingError(ModelSyncError):
 
 
 class UsageError(ModelSyncError):
+    pass
+
+
+class TrackingWarning(UserWarning):
     pass

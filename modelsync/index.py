@@ -7,15 +7,18 @@ same instant it was hashed ("racy git"), is known unchanged without reading it a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .fileio import atomic_write
-from .objects import EXECUTABLE_MODE, FILE_MODE, EntryKind
+from .errors import IndexCorrupt, IndexLocked
+from .fileio import LockFile, LockTimeout, atomic_write
+from .objects import EXECUTABLE_MODE, FILE_MODE, EntryKind, TreeEntry
 
 INDEX_VERSION = 1
 _RACY_WINDOW_NS = 100_000_000
@@ -52,6 +55,9 @@ class IndexEntry:
             hashed_at_ns=time.time_ns(),
         )
 
+    def tree_entry(self) -> TreeEntry:
+        return TreeEntry(self.kind, self.oid, self.size, self.mode)
+
 
 def file_mode(st: os.stat_result) -> str:
     return EXECUTABLE_MODE if st.st_mode & 0o111 else FILE_MODE
@@ -68,10 +74,33 @@ class Index:
     def load(cls, path: Path) -> Index:
         try:
             raw: dict[str, Any] = json.loads(path.read_bytes())
+            entries = {name: IndexEntry(**value) for name, value in raw["entries"].items()}
         except FileNotFoundError:
             return cls(path)
-        entries = {name: IndexEntry(**value) for name, value in raw.get("entries", {}).items()}
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise IndexCorrupt(str(path), f"{type(exc).__name__}: {exc}") from exc
         return cls(path, entries)
+
+    @classmethod
+    @contextlib.contextmanager
+    def locked(cls, path: Path, timeout: float) -> Iterator[Index]:
+        """Load the index under ``index.lock``, so that concurrent commands never lose entries.
+
+        Changes are kept only if the caller calls ``save`` inside the block.
+        """
+        lock = LockFile(path, timeout=timeout)
+        try:
+            lock.acquire()
+        except LockTimeout as exc:
+            raise IndexLocked(str(exc.lock_path)) from None
+        try:
+            yield cls.load(path)
+        finally:
+            lock.release()
+
+    def tree_entries(self) -> dict[str, TreeEntry]:
+        """What the index would commit: ``{path: tree entry}``."""
+        return {rel: entry.tree_entry() for rel, entry in self.entries.items()}
 
     def save(self) -> None:
         payload = {

@@ -201,6 +201,79 @@ class Tag:
             raise MalformedObject(f"malformed tag: {exc}") from exc
 
 
+@dataclass(frozen=True)
+class TensorRecord:
+    """One stored tensor of a checkpoint: its raw bytes (C order) as fixed-size chunks."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    nbytes: int
+    chunks: tuple[str, ...]
+    device: str = "cpu"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "dtype": self.dtype,
+            "shape": list(self.shape),
+            "nbytes": self.nbytes,
+            "chunks": list(self.chunks),
+            "device": self.device,
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> TensorRecord:
+        return cls(
+            name=str(value["name"]),
+            dtype=str(value["dtype"]),
+            shape=tuple(int(n) for n in value["shape"]),
+            nbytes=int(value["nbytes"]),
+            chunks=tuple(str(oid) for oid in value["chunks"]),
+            device=str(value["device"]),
+        )
+
+
+@dataclass(frozen=True)
+class CheckpointManifest:
+    """A tensor-aware checkpoint: its tensors, and the structure around them as a JSON tree.
+
+    ``structure`` refers to tensors by their index in ``tensors`` (see ``modelsync.checkpoint``);
+    it holds only JSON, so reading a manifest never runs code.
+    """
+
+    chunk_size: int
+    tensors: tuple[TensorRecord, ...]
+    structure: JSONValue
+
+    def to_bytes(self) -> bytes:
+        return canonical_json(
+            {
+                "type": "checkpoint",
+                "chunk_size": self.chunk_size,
+                "tensors": [t.to_json() for t in self.tensors],
+                "structure": self.structure,
+            }
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> CheckpointManifest:
+        value = _load_typed(data, "checkpoint")
+        try:
+            tensors = tuple(TensorRecord.from_json(t) for t in value["tensors"])
+            return cls(
+                chunk_size=int(value["chunk_size"]),
+                tensors=tensors,
+                structure=value["structure"],
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MalformedObject(f"malformed checkpoint manifest: {exc}") from exc
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.nbytes for t in self.tensors)
+
+
 def object_type(data: bytes) -> str | None:
     """The ``type`` of a structured object, or None for raw content."""
     if not data.startswith(b'{"'):
@@ -238,4 +311,7 @@ def references(kind: str, data: bytes) -> list[tuple[str, str]]:
         return [("tree", commit.tree)] + [("commit", p) for p in commit.parents]
     if kind == "tag":
         return [("commit", Tag.from_bytes(data).target)]
+    if kind == "checkpoint":
+        manifest = CheckpointManifest.from_bytes(data)
+        return [("chunk", oid) for tensor in manifest.tensors for oid in tensor.chunks]
     return []

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import InvalidRefName, RefLocked
+from .errors import InvalidRefName, RefError, RefLocked
 from .fileio import LockFile, LockTimeout, atomic_write
 from .hashing import is_oid
 
@@ -32,7 +32,9 @@ def check_ref_name(name: str, what: str = "branch") -> str:
     if not name or name == "@":
         problems.append("it is empty")
     elif _FORBIDDEN.search(name):
-        problems.append("it contains a space, control character, '..', '//', '@{' or one of ~^:?*[\\")
+        problems.append(
+            "it contains a space, control character, '..', '//', '@{' or one of ~^:?*[\\"
+        )
     elif name.startswith(("-", "/", ".")) or name.endswith(("/", ".", ".lock")):
         problems.append("it starts with '-', '/' or '.', or ends with '/', '.' or '.lock'")
     elif any(part.startswith(".") or part.endswith(".lock") for part in name.split("/")):
@@ -105,41 +107,48 @@ class RefContainer:
 
     # ----------------------------------------------------------------- writing
     @contextlib.contextmanager
-    def _hold(self, name: str) -> Iterator[None]:
-        lock = LockFile(self._path(name), timeout=self.lock_timeout)
+    def locked(self, name: str, *, follow: bool = True) -> Iterator[LockedRef]:
+        """Hold ``name``'s lock (through symrefs when ``follow``): read it, then change it.
+
+        Everything done inside sees a value no other writer can change until the block ends,
+        so a caller can check, write the objects a new value needs, and only then write it.
+        """
+        target = self.follow(name) if follow else name
+        lock = LockFile(self._path(target), timeout=self.lock_timeout)
         try:
             lock.acquire()
         except LockTimeout as exc:
-            raise RefLocked(name, str(exc.lock_path)) from None
+            raise RefLocked(target, str(exc.lock_path)) from None
+        held = LockedRef(self, target)
         try:
-            yield
+            yield held
         finally:
             lock.release()
+            if held.deleted:
+                # Only now: the lock file kept the ref's directory from being empty.
+                self._prune_empty_dirs(self._path(target).parent)
 
     def set_if_equals(self, name: str, old: str | None, new: str, *, any_old: bool = False) -> bool:
         """Point ``name`` (through symrefs) at ``new`` if it still holds ``old`` (None: absent)."""
-        target = self.follow(name)
-        with self._hold(target):
-            current = self.read_raw(target)
-            if not any_old and current != old:
+        with self.locked(name) as ref:
+            if not any_old and ref.raw != old:
                 return False
-            atomic_write(self._path(target), (new + "\n").encode())
+            ref.set(new)
             return True
 
     def add_if_new(self, name: str, new: str) -> bool:
         return self.set_if_equals(name, None, new)
 
     def remove_if_equals(self, name: str, old: str | None, *, any_old: bool = False) -> bool:
-        with self._hold(name):
-            current = self.read_raw(name)
-            if current is None or (not any_old and current != old):
+        with self.locked(name, follow=False) as ref:
+            if ref.raw is None or (not any_old and ref.raw != old):
                 return False
-            self._path(name).unlink()
-            self._prune_empty_dirs(self._path(name).parent)
+            ref.delete()
             return True
 
     def _prune_empty_dirs(self, directory: Path) -> None:
-        stop = {self._path(BRANCH_PREFIX.rstrip("/")), self._path(TAG_PREFIX.rstrip("/")), self.root}
+        stop = {self._path(prefix.rstrip("/")) for prefix in (BRANCH_PREFIX, TAG_PREFIX)}
+        stop.add(self.root)
         while directory not in stop and directory.is_relative_to(self.root):
             with contextlib.suppress(OSError):
                 directory.rmdir()
@@ -148,10 +157,41 @@ class RefContainer:
             break
 
     def set_symbolic(self, name: str, target: str) -> None:
-        with self._hold(name):
-            atomic_write(self._path(name), f"{SYMREF_PREFIX}{target}\n".encode())
+        with self.locked(name, follow=False) as ref:
+            ref.set_symbolic(target)
 
     def detach(self, name: str, oid: str) -> None:
         """Make a symbolic ref (HEAD) hold an id directly."""
-        with self._hold(name):
-            atomic_write(self._path(name), (oid + "\n").encode())
+        with self.locked(name, follow=False) as ref:
+            ref.set(oid)
+
+
+class LockedRef:
+    """A ref whose lock the caller holds (see ``RefContainer.locked``)."""
+
+    def __init__(self, refs: RefContainer, name: str) -> None:
+        self.name = name
+        self._refs = refs
+        self.raw = refs.read_raw(name)
+        self.deleted = False
+
+    @property
+    def oid(self) -> str | None:
+        """The id the ref holds, or None when it does not exist."""
+        if self.raw is not None and not is_oid(self.raw):
+            raise RefError(f"ref {self.name!r} holds {self.raw[:80]!r}, not an object id")
+        return self.raw
+
+    def set(self, value: str) -> None:
+        atomic_write(self._refs._path(self.name), (value + "\n").encode())
+        self.raw = value
+        self.deleted = False
+
+    def set_symbolic(self, target: str) -> None:
+        atomic_write(self._refs._path(self.name), f"{SYMREF_PREFIX}{target}\n".encode())
+        self.raw = SYMREF_PREFIX + target
+
+    def delete(self) -> None:
+        self._refs._path(self.name).unlink(missing_ok=True)
+        self.raw = None
+        self.deleted = True

@@ -10,25 +10,34 @@ A repository is a working tree with a ``.modelsync/`` control directory::
       objects/       the object store (loose objects and packs)
       index          the staging area and stat cache
       index.db       the SQLite catalog, rebuildable from objects and refs
+
+A command that fails on bad input changes nothing: every check runs before the first write,
+refs and the staging area are held under their lock files while they change, and working-tree
+files are replaced all together (``worktree.FileUpdate``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import heapq
 import os
+import shutil
+import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .config import Config
 from .db import Catalog
+from .diff import FileChange, Patch, diff_file_maps, make_patch
 from .errors import (
     InvalidRefName,
     NothingToCommit,
     ObjectCorrupt,
     ObjectError,
-    ObjectMissing,
-    PathError,
     RefConflict,
     RepositoryExists,
     RepositoryNotFound,
@@ -36,10 +45,11 @@ from .errors import (
     UsageError,
     WorkingTreeDirty,
 )
-from .files import hash_file, store_file, write_content
-from .ignore import IgnoreRules
+from .files import entry_kind_for_size, hash_file, iter_content, store_file
 from .index import Index, IndexEntry, file_mode
+from .maintenance import FsckReport, GcReport, collect_garbage, reachable, verify_objects
 from .objects import (
+    EXECUTABLE_MODE,
     TREE_MODE,
     Commit,
     MalformedObject,
@@ -48,15 +58,42 @@ from .objects import (
     Tree,
     TreeEntry,
     object_type,
-    references,
 )
-from .refs import BRANCH_PREFIX, HEAD, TAG_PREFIX, RefContainer, check_ref_name
-from .revisions import Resolver
+from .refs import (
+    BRANCH_PREFIX,
+    HEAD,
+    RUN_BRANCH_PREFIX,
+    TAG_PREFIX,
+    LockedRef,
+    RefContainer,
+    check_ref_name,
+)
+from .revisions import Resolver, split_suffixes
+from .runindex import INDEXED_FILES
 from .store import Batch, DiskStore, ObjectStore
+from .worktree import FileUpdate, WorkTree
+
+if TYPE_CHECKING:
+    import torch
+
+    from .checkpoint import CheckpointWriter
+
+__all__ = [
+    "CONTROL_DIR",
+    "ENV_REPO",
+    "FileChange",
+    "FsckReport",
+    "GcReport",
+    "Repo",
+    "StatusReport",
+    "diff_file_maps",
+]
 
 CONTROL_DIR = ".modelsync"
 ENV_REPO = "MODELSYNC_DIR"
-STRUCTURED_KINDS = ("tree", "file", "commit", "tag", "checkpoint")
+WORKING_KINDS = ("blob", "file")
+"""Tree entry kinds that are files in the working tree."""
+RESET_MODES = ("soft", "mixed", "hard")
 
 Progress = Callable[[int, int], None]
 
@@ -75,34 +112,6 @@ class StatusReport:
         return not (self.staged or self.modified or self.deleted)
 
 
-@dataclass(frozen=True)
-class FileChange:
-    path: str
-    status: str
-    old: TreeEntry | None
-    new: TreeEntry | None
-
-
-@dataclass
-class FsckReport:
-    checked: int = 0
-    corrupt: list[str] = field(default_factory=list)
-    missing: list[tuple[str, str]] = field(default_factory=list)
-    dangling_refs: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not (self.corrupt or self.missing or self.dangling_refs)
-
-
-@dataclass
-class GcReport:
-    unreachable: list[str]
-    removed: int
-    bytes_freed: int
-    dry_run: bool
-
-
 class Repo:
     def __init__(self, work_tree: Path, control_dir: Path) -> None:
         self.work_tree = work_tree
@@ -111,6 +120,7 @@ class Repo:
         self.store: ObjectStore = DiskStore(control_dir / "objects")
         self.refs = RefContainer(control_dir, lock_timeout=self.config.core.lock_timeout)
         self.catalog = Catalog(control_dir / "index.db")
+        self.work = WorkTree(work_tree, CONTROL_DIR)
         self.resolver = Resolver(
             refs=self.refs,
             peel=self.peel,
@@ -148,8 +158,6 @@ class Repo:
             RefContainer(staging).set_symbolic(HEAD, BRANCH_PREFIX + default_branch)
             os.rename(staging, control)
         except BaseException:
-            import shutil
-
             shutil.rmtree(staging, ignore_errors=True)
             raise
         repo = cls(work_tree, control)
@@ -178,10 +186,11 @@ class Repo:
         raise RepositoryNotFound(str(start))
 
     def close(self) -> None:
+        writer = self.__dict__.get("checkpoint_writer")
+        if writer is not None:
+            writer.close()
         self.catalog.close()
-        close = getattr(self.store, "close", None)
-        if close is not None:
-            close()
+        self.store.close()
 
     def __enter__(self) -> Repo:
         return self
@@ -223,10 +232,16 @@ class Repo:
         data = self.store.get(oid)
         kind = object_type(data)
         if kind == "tag":
-            return self.peel(Tag.from_bytes(data).target)
+            return self.peel(self.read_tag(oid).target)
         if kind != "commit":
             raise UnknownRevision(oid[:12] + " (not a commit)")
         return oid
+
+    def _is_tag(self, oid: str) -> bool:
+        try:
+            return object_type(self.store.get(oid)) == "tag"
+        except ObjectError:
+            return False
 
     def _ids_with_prefix(self, prefix: str) -> list[str]:
         found = self.catalog.commit_ids_with_prefix(prefix)
@@ -253,8 +268,19 @@ class Repo:
     def branch_head(self, branch: str) -> str | None:
         return self.refs.resolve(BRANCH_PREFIX + branch)
 
+    def tag_object(self, name: str) -> Tag | None:
+        """The annotated tag that ``name`` names; None for a lightweight tag or any other rev."""
+        if split_suffixes(name)[1]:
+            return None
+        found = self.resolver.resolve_ref(name)
+        if found is None or not found[0].startswith(TAG_PREFIX) or not self._is_tag(found[1]):
+            return None
+        return self.read_tag(found[1])
+
     # ------------------------------------------------------------------ trees
-    def write_tree(self, files: dict[str, TreeEntry], writer: Batch | ObjectStore | None = None) -> str:
+    def write_tree(
+        self, files: dict[str, TreeEntry], writer: Batch | ObjectStore | None = None
+    ) -> str:
         """Write nested trees for a flat ``{path: entry}`` map; return the root tree id."""
         target = writer or self.store
         root: dict[str, object] = {}
@@ -264,7 +290,7 @@ class Repo:
             for part in parts[:-1]:
                 child = node.setdefault(part, {})
                 if not isinstance(child, dict):
-                    raise PathError(f"{path!r} conflicts with the file {part!r}")
+                    raise UsageError(f"{path!r} conflicts with the file {part!r}")
                 node = child
             node[parts[-1]] = entry
         return self._write_node(root, target)
@@ -294,149 +320,137 @@ class Repo:
             return {}
         return self.flatten_tree(self.read_commit(self.resolve(rev)).tree)
 
+    def _head_files(self) -> dict[str, TreeEntry]:
+        head = self.head_commit()
+        return self.flatten_tree(self.read_commit(head).tree) if head else {}
+
     # --------------------------------------------------------------- staging
     def _index(self) -> Index:
         return Index.load(self.control_dir / "index")
 
+    def _locked_index(self) -> contextlib.AbstractContextManager[Index]:
+        return Index.locked(self.control_dir / "index", self.config.core.lock_timeout)
+
     def relative_path(self, path: str | os.PathLike[str]) -> str:
-        """A user's path, relative to the cwd or absolute, as a POSIX path inside the work tree."""
-        text = os.fspath(path)
-        if "\x00" in text:
-            raise PathError(f"invalid path {text!r}")
-        absolute = Path(os.path.abspath(text))
-        try:
-            relative = absolute.relative_to(self.work_tree)
-        except ValueError:
-            raise PathError(f"{text!r} is outside the repository at {self.work_tree}") from None
-        if relative.parts and relative.parts[0] == CONTROL_DIR:
-            raise PathError(f"{text!r} is inside the {CONTROL_DIR} control directory")
-        return relative.as_posix() if relative.parts else ""
-
-    def _walk_work_tree(self, start: str = "") -> Iterator[str]:
-        rules = IgnoreRules(self.work_tree)
-        base = self.work_tree / start if start else self.work_tree
-        for dirpath, dirnames, filenames in os.walk(base):
-            rel_dir = Path(dirpath).relative_to(self.work_tree).as_posix()
-            rel_dir = "" if rel_dir == "." else rel_dir + "/"
-            dirnames[:] = sorted(d for d in dirnames if not rules.ignored(rel_dir + d, is_dir=True))
-            for name in sorted(filenames):
-                rel = rel_dir + name
-                if not rules.ignored(rel) and os.path.isfile(os.path.join(dirpath, name)):
-                    yield rel
-
-    def _expand(self, patterns: Iterable[str], index: Index) -> list[str]:
-        """Files named by paths, directories and globs (relative to the cwd)."""
-        selected: dict[str, None] = {}
-        for pattern in patterns:
-            matched = False
-            if any(ch in pattern for ch in "*?["):
-                rel_pattern = self.relative_path(Path.cwd()) if pattern else ""
-                full = f"{rel_pattern}/{pattern}".lstrip("/") if rel_pattern else pattern
-                from fnmatch import fnmatchcase
-
-                for rel in self._walk_work_tree():
-                    if fnmatchcase(rel, full):
-                        selected[rel] = None
-                        matched = True
-                for rel in index.entries:
-                    if fnmatchcase(rel, full):
-                        selected[rel] = None
-                        matched = True
-            else:
-                rel = self.relative_path(pattern)
-                absolute = self.work_tree / rel
-                if absolute.is_dir():
-                    for child in self._walk_work_tree(rel):
-                        selected[child] = None
-                    prefix = f"{rel}/" if rel else ""
-                    for tracked in index.entries:
-                        if tracked.startswith(prefix):
-                            selected[tracked] = None
-                    matched = True
-                elif absolute.is_file() or rel in index.entries:
-                    selected[rel] = None
-                    matched = True
-            if not matched:
-                raise PathError(f"pathspec {pattern!r} did not match any files")
-        return list(selected)
+        """A user's path as a POSIX path inside the work tree (see ``worktree``)."""
+        return self.work.relative_path(path)
 
     def add(self, paths: Iterable[str], progress: Progress | None = None) -> list[str]:
-        """Stage files (paths, directories, globs); returns the paths whose content changed."""
-        index = self._index()
-        targets = self._expand(list(paths), index)
-        changed: list[str] = []
-        with self.store.batch() as batch:
-            for done, rel in enumerate(targets, 1):
-                absolute = self.work_tree / rel
-                try:
-                    st = absolute.stat()
-                except FileNotFoundError:
+        """Stage files (paths, directories, globs); returns the paths whose content changed.
+
+        ``progress`` is called with ``(bytes stored, bytes to store)``.
+        """
+        with self._locked_index() as index:
+            targets = self.work.expand(list(paths), index.entries)
+            changed: list[str] = []
+            to_store: list[tuple[str, os.stat_result]] = []
+            for rel in targets:
+                st = self._stat_file(rel)
+                if st is None:
                     if index.entries.pop(rel, None) is not None:
                         changed.append(rel)
                     continue
                 current = index.entries.get(rel)
-                if current is not None and current.matches_stat(st):
-                    continue
-                kind, oid = store_file(batch, absolute, st.st_size)
-                if current is None or current.oid != oid or current.mode != file_mode(st):
-                    changed.append(rel)
-                index.entries[rel] = IndexEntry.for_file(kind, oid, st)
+                if current is None or not current.matches_stat(st):
+                    to_store.append((rel, st))
+            total = sum(st.st_size for _, st in to_store)
+            done = 0
+
+            def advance(count: int) -> None:
+                nonlocal done
+                done += count
                 if progress:
-                    progress(done, len(targets))
-        index.save()
+                    progress(done, total)
+
+            with self.store.batch() as batch:
+                for rel, st in to_store:
+                    kind, oid = store_file(batch, self.work_tree / rel, st.st_size, advance)
+                    current = index.entries.get(rel)
+                    if current is None or (current.oid, current.mode) != (oid, file_mode(st)):
+                        changed.append(rel)
+                    index.entries[rel] = IndexEntry.for_file(kind, oid, st)
+            index.save()
         return changed
 
-    def rm(self, paths: Iterable[str], *, cached: bool = False) -> list[str]:
-        index = self._index()
-        removed = []
-        for pattern in paths:
-            rel = self.relative_path(pattern)
-            prefix = f"{rel}/"
-            hits = [p for p in index.entries if p == rel or p.startswith(prefix)]
-            if not hits:
-                raise PathError(f"pathspec {pattern!r} did not match any tracked file")
-            removed += hits
-        for rel in removed:
-            del index.entries[rel]
-        index.save()
-        if not cached:
+    def rm(self, paths: Iterable[str], *, cached: bool = False, force: bool = False) -> list[str]:
+        """Unstage tracked files and (unless ``cached``) delete them from the working tree.
+
+        Refuses, unless ``force``, to delete a file whose content is not staged or committed.
+        """
+        with self._locked_index() as index:
+            tracked = list(index.entries)
+            removed: list[str] = []
+            for pattern in paths:
+                hits = [rel for rel in self.work.expand([pattern], tracked) if rel in index.entries]
+                if not hits:
+                    raise UsageError(f"pathspec {pattern!r} did not match any tracked file")
+                removed += [rel for rel in hits if rel not in removed]
+            if not cached and not force:
+                self._refuse_to_delete_changes(index, removed)
             for rel in removed:
-                (self.work_tree / rel).unlink(missing_ok=True)
+                del index.entries[rel]
+            index.save()
+        if not cached:
+            with FileUpdate(self.work_tree) as update:
+                for rel in removed:
+                    update.remove(rel)
         return removed
+
+    def _refuse_to_delete_changes(self, index: Index, paths: list[str]) -> None:
+        head_files = self._head_files()
+        for rel in paths:
+            staged = index.entries[rel]
+            working = self._working_entry(rel, staged)
+            if working is not None and not _same_content(working, staged):
+                raise WorkingTreeDirty(
+                    f"{rel!r} has local changes; use --cached to keep the file, or --force"
+                )
+            committed = head_files.get(rel)
+            if committed is None or committed.oid != staged.oid:
+                raise WorkingTreeDirty(
+                    f"{rel!r} has staged changes that are not committed; "
+                    "use --cached to keep the file, or --force"
+                )
+
+    def _stat_file(self, rel: str) -> os.stat_result | None:
+        """The stat of the regular file at ``rel``; None when there is none (or a directory)."""
+        try:
+            st = (self.work_tree / rel).stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return st if stat.S_ISREG(st.st_mode) else None
 
     def _working_entry(self, rel: str, staged: IndexEntry | None) -> IndexEntry | None:
         """The working file as an index entry (hashing only when its stat changed)."""
-        try:
-            st = (self.work_tree / rel).stat()
-        except FileNotFoundError:
+        st = self._stat_file(rel)
+        if st is None:
             return None
         if staged is not None and staged.matches_stat(st):
             return staged
         oid = hash_file(self.work_tree / rel, st.st_size)
-        kind = "blob" if st.st_size <= (1 << 20) else "file"
-        return IndexEntry.for_file(kind, oid, st)
+        return IndexEntry.for_file(entry_kind_for_size(st.st_size), oid, st)
 
     def status(self) -> StatusReport:
         index = self._index()
-        head = self.head_commit()
-        head_files = self.commit_files(head) if head else {}
-        report = StatusReport(branch=self.head_branch(), head=head)
+        head_files = self._head_files()
+        report = StatusReport(branch=self.head_branch(), head=self.head_commit())
         for rel in sorted(set(index.entries) | set(head_files)):
             staged = index.entries.get(rel)
             committed = head_files.get(rel)
             if staged is None:
-                report.staged[rel] = "deleted"
+                if committed is not None and committed.kind in WORKING_KINDS:
+                    report.staged[rel] = "deleted"
             elif committed is None:
                 report.staged[rel] = "added"
-            elif (staged.oid, staged.mode) != (committed.oid, committed.mode):
+            elif not _same_content(staged, committed):
                 report.staged[rel] = "modified"
         for rel, staged in sorted(index.entries.items()):
             working = self._working_entry(rel, staged)
             if working is None:
                 report.deleted.append(rel)
-            elif (working.oid, working.mode) != (staged.oid, staged.mode):
+            elif not _same_content(working, staged):
                 report.modified.append(rel)
-        report.untracked = [rel for rel in self._walk_work_tree() if rel not in index.entries]
+        report.untracked = [rel for rel in self.work.files() if rel not in index.entries]
         return report
 
     # ---------------------------------------------------------------- commits
@@ -450,13 +464,18 @@ class Repo:
         """Commit the staging area onto the current branch (or detached HEAD)."""
         if not message.strip():
             raise UsageError("empty commit message; pass -m MESSAGE")
-        index = self._index()
-        files = {rel: TreeEntry(e.kind, e.oid, e.size, e.mode) for rel, e in index.entries.items()}
-        tree = self.write_tree(files)
-        head = self.head_commit()
-        if head is not None and not allow_empty and self.read_commit(head).tree == tree:
-            raise NothingToCommit("nothing to commit, working tree matches HEAD")
-        return self.commit_tree(tree, message, ref=HEAD, meta=meta)
+        files = self._index().tree_entries()
+        with self.refs.locked(HEAD) as ref:
+            head = ref.oid
+            if head is None and not files and not allow_empty:
+                raise NothingToCommit("nothing to commit; stage files with 'modelsync add'")
+            with self.store.batch() as batch:
+                tree = self.write_tree(files, writer=batch)
+            if head is not None and not allow_empty and self.read_commit(head).tree == tree:
+                raise NothingToCommit("nothing to commit: the staged files match HEAD")
+            oid, commit = self._write_commit(ref, tree, message, None, meta, None, None)
+        self._record_commit(oid, commit)
+        return oid
 
     def commit_tree(
         self,
@@ -468,13 +487,36 @@ class Repo:
         meta: dict[str, object] | None = None,
         expected_old: str | None = None,
         timestamp: float | None = None,
+        create: bool = False,
     ) -> str:
         """Write a commit of ``tree`` and move ``ref`` to it by compare-and-swap.
 
         ``ref`` is ``HEAD`` or a full ref name (``refs/heads/runs/foo``). ``parents`` default to
-        the ref's current commit; the move fails with RefConflict if the ref changed meanwhile.
+        the ref's current commit; with ``expected_old``, RefConflict if the ref holds another;
+        with ``create``, RefConflict if the ref exists at all.
         """
-        old = self.refs.resolve(ref) if expected_old is None else expected_old
+        with self.refs.locked(ref) as held:
+            if create and held.oid is not None:
+                raise RefConflict(f"{held.name} already exists")
+            oid, commit = self._write_commit(
+                held, tree, message, parents, meta, expected_old, timestamp
+            )
+        self._record_commit(oid, commit)
+        return oid
+
+    def _write_commit(
+        self,
+        ref: LockedRef,
+        tree: str,
+        message: str,
+        parents: tuple[str, ...] | None,
+        meta: dict[str, object] | None,
+        expected_old: str | None,
+        timestamp: float | None,
+    ) -> tuple[str, Commit]:
+        old = ref.oid
+        if expected_old is not None and old != expected_old:
+            raise RefConflict(f"{ref.name} moved while committing; try again")
         commit = Commit(
             tree=tree,
             parents=parents if parents is not None else ((old,) if old else ()),
@@ -484,55 +526,73 @@ class Repo:
             meta=dict(meta or {}),
         )
         oid = self.store.put(commit.to_bytes())
-        if not self.refs.set_if_equals(ref, old, oid):
-            raise RefConflict(f"{self.refs.follow(ref)} moved while committing; try again")
+        ref.set(oid)
+        return oid, commit
+
+    def _record_commit(self, oid: str, commit: Commit) -> None:
+        run_files = self.run_files(commit)
         with self.catalog.write() as conn:
-            self.catalog.record_commit(conn, oid, commit)
-        return oid
+            self.catalog.record_commit(conn, oid, commit, run_files)
+
+    def run_files(self, commit: Commit) -> dict[str, bytes]:
+        """A run commit's files that the catalog indexes it by (none for other commits)."""
+        if not commit.meta.get("run"):
+            return {}
+        entries = self.read_tree(commit.tree).entries
+        return {
+            name: self.store.get(entries[name].oid)
+            for name in INDEXED_FILES
+            if name in entries and entries[name].kind == "blob"
+        }
 
     def log(self, rev: str = HEAD, limit: int | None = None) -> list[tuple[str, Commit]]:
         """Commits reachable from ``rev``, newest first."""
         if rev == HEAD and self.head_commit() is None:
             return []
         start = self.resolve(rev)
-        seen = {start}
-        frontier = [(start, self.read_commit(start))]
+        loaded = {start: self.read_commit(start)}
+        frontier = [(-loaded[start].timestamp, start)]
         out: list[tuple[str, Commit]] = []
         while frontier and (limit is None or len(out) < limit):
-            frontier.sort(key=lambda item: item[1].timestamp)
-            oid, commit = frontier.pop()
+            _, oid = heapq.heappop(frontier)
+            commit = loaded[oid]
             out.append((oid, commit))
             for parent in commit.parents:
-                if parent not in seen:
-                    seen.add(parent)
-                    frontier.append((parent, self.read_commit(parent)))
+                if parent not in loaded:
+                    loaded[parent] = self.read_commit(parent)
+                    heapq.heappush(frontier, (-loaded[parent].timestamp, parent))
         return out
 
     # ------------------------------------------------------------------- diff
-    def diff(self, a: str | None = None, b: str | None = None, *, staged: bool = False) -> list[FileChange]:
+    def diff(
+        self, a: str | None = None, b: str | None = None, *, staged: bool = False
+    ) -> list[FileChange]:
         """Changes between two sides, as git: no revs compares the index with the working tree;
-        ``staged`` compares HEAD with the index; one rev compares it with the working tree."""
+        ``staged`` compares HEAD (or ``a``) with the index; one rev compares it with the
+        working tree; two revs compare their commits."""
         if a is not None and b is not None:
             return diff_file_maps(self.commit_files(a), self.commit_files(b))
         index = self._index()
-        staged_files = {rel: TreeEntry(e.kind, e.oid, e.size, e.mode) for rel, e in index.entries.items()}
+        staged_files = index.tree_entries()
         if staged:
-            base_rev = a if a is not None else self.head_commit()
-            return diff_file_maps(self.commit_files(base_rev), staged_files)
-        old = self.commit_files(a) if a is not None else staged_files
+            base = self.commit_files(a) if a is not None else self._head_files()
+            return diff_file_maps(_working_kinds(base), staged_files)
+        old = _working_kinds(self.commit_files(a)) if a is not None else staged_files
         working: dict[str, TreeEntry] = {}
-        for rel in old:
+        for rel in sorted(set(old) | set(index.entries)):
             entry = self._working_entry(rel, index.entries.get(rel))
             if entry is not None:
-                working[rel] = TreeEntry(entry.kind, entry.oid, entry.size, entry.mode)
-        return diff_file_maps(old, working)
+                working[rel] = entry.tree_entry()
+        return diff_file_maps(old, working, new_in_work_tree=True)
+
+    def patch(self, change: FileChange) -> Patch:
+        """How one change's content changed (a unified diff for text; see ``diff.PATCHERS``)."""
+        return make_patch(self, change)
 
     def read_file_bytes(self, entry: TreeEntry, limit: int | None = None) -> bytes | None:
         """The content of a stored file, or None when it is larger than ``limit``."""
         if limit is not None and entry.size > limit:
             return None
-        from .files import iter_content
-
         return b"".join(iter_content(self.store, entry.kind, entry.oid))
 
     def working_bytes(self, rel: str, limit: int | None = None) -> bytes | None:
@@ -543,135 +603,205 @@ class Repo:
 
     # --------------------------------------------------------------- checkout
     def checkout(self, rev: str, *, force: bool = False, create_branch: str | None = None) -> str:
-        """Make the working tree, index and HEAD match ``rev``; returns the commit id."""
-        target = self.resolve(rev)
-        branch = create_branch
-        if branch is None and self.refs.resolve(BRANCH_PREFIX + rev) is not None:
-            branch = rev
-        target_files = self.flatten_tree(self.read_commit(target).tree)
-        self._update_work_tree(target_files, force=force)
+        """Make the working tree, index and HEAD match ``rev``; returns the commit id.
+
+        A branch (or run) name attaches HEAD to it; anything else detaches HEAD.
+        ``create_branch`` makes a new branch at ``rev`` and attaches HEAD to it.
+        """
+        target, branch = self._checkout_target(rev)
         if create_branch is not None:
-            self.create_branch(create_branch, target)
-        if branch is not None:
-            self.refs.set_symbolic(HEAD, BRANCH_PREFIX + branch)
-        else:
-            self.refs.detach(HEAD, target)
+            branch = check_ref_name(create_branch)
+        target_files = self.flatten_tree(self.read_commit(target).tree)
+        with contextlib.ExitStack() as stack:
+            head = stack.enter_context(self.refs.locked(HEAD, follow=False))
+            if create_branch is not None:
+                new_branch = stack.enter_context(self.refs.locked(BRANCH_PREFIX + create_branch))
+                if new_branch.raw is not None:
+                    raise InvalidRefName(f"a branch named {create_branch!r} already exists")
+            index = stack.enter_context(self._locked_index())
+            self._update_work_tree(index, target_files, force=force)
+            if create_branch is not None:
+                new_branch.set(target)
+            if branch is not None:
+                head.set_symbolic(BRANCH_PREFIX + branch)
+            else:
+                head.set(target)
         return target
 
-    def _update_work_tree(self, target_files: dict[str, TreeEntry], *, force: bool) -> None:
-        index = self._index()
-        current = {rel: TreeEntry(e.kind, e.oid, e.size, e.mode) for rel, e in index.entries.items()}
-        changes = diff_file_maps(current, target_files)
+    def _checkout_target(self, rev: str) -> tuple[str, str | None]:
+        """The commit ``rev`` names, and the branch to attach HEAD to (branches before tags)."""
+        if rev == HEAD:
+            return self.resolve(HEAD), self.head_branch()
+        if not split_suffixes(rev)[1] and not rev.startswith("refs/"):
+            for branch in (rev, RUN_BRANCH_PREFIX + rev):
+                with contextlib.suppress(InvalidRefName):
+                    oid = self.refs.resolve(BRANCH_PREFIX + check_ref_name(branch))
+                    if oid is not None:
+                        return self.peel(oid), branch
+        return self.resolve(rev), None
+
+    def _update_work_tree(
+        self, index: Index, target_files: dict[str, TreeEntry], *, force: bool
+    ) -> None:
+        """Make the working tree and ``index`` match ``target_files``, all or nothing.
+
+        Local changes to files that are the same in the index and the target are kept, as git
+        does; ``force`` drops them.
+        """
+        target = _working_kinds(target_files)
+        changes = diff_file_maps(index.tree_entries(), target)
         if not force:
             self._refuse_to_clobber(index, changes)
-        new_index = Index(index.path, {})
-        for rel, entry in target_files.items():
-            if entry.kind not in ("blob", "file"):
-                continue
-            path = self.work_tree / rel
-            existing = index.entries.get(rel)
-            if existing is not None and existing.oid == entry.oid and existing.mode == entry.mode:
-                try:
-                    st = path.stat()
-                    if existing.matches_stat(st):
-                        new_index.entries[rel] = existing
+        entries: dict[str, IndexEntry] = {}
+        written: list[tuple[str, TreeEntry]] = []
+        with FileUpdate(self.work_tree) as update:
+            for change in changes:
+                if change.new is None:
+                    update.remove(change.path)
+            for rel, entry in sorted(target.items()):
+                existing = index.entries.get(rel)
+                if existing is not None and _same_content(existing, entry):
+                    working = self._working_entry(rel, existing) if force else existing
+                    if working is not None and _same_content(working, entry):
+                        entries[rel] = existing
                         continue
-                except FileNotFoundError:
-                    pass
-            write_content(self.store, entry.kind, entry.oid, path, 0o755 if entry.mode == "100755" else 0o644)
-            new_index.entries[rel] = IndexEntry.for_file(entry.kind, entry.oid, path.stat())
-        for change in changes:
-            if change.new is None:
-                (self.work_tree / change.path).unlink(missing_ok=True)
-        new_index.save()
+                mode = 0o755 if entry.mode == EXECUTABLE_MODE else 0o644
+                update.write(rel, iter_content(self.store, entry.kind, entry.oid), mode)
+                written.append((rel, entry))
+        for rel, entry in written:
+            entries[rel] = IndexEntry.for_file(entry.kind, entry.oid, (self.work_tree / rel).stat())
+        index.entries = entries
+        index.save()
 
     def _refuse_to_clobber(self, index: Index, changes: list[FileChange]) -> None:
-        head = self.head_commit()
-        head_files = self.commit_files(head) if head else {}
+        head_files = self._head_files()
         for change in changes:
             staged = index.entries.get(change.path)
+            if staged is None:
+                if self._untracked_in_the_way(index, change.path):
+                    raise WorkingTreeDirty(
+                        f"checkout would overwrite the untracked file {change.path!r}; "
+                        "move it or use --force"
+                    )
+                continue
             committed = head_files.get(change.path)
-            if staged is not None and (committed is None or committed.oid != staged.oid):
+            if committed is None or not _same_content(committed, staged):
                 raise WorkingTreeDirty(
                     f"checkout would overwrite staged changes to {change.path!r}; "
                     "commit them or use --force"
                 )
             working = self._working_entry(change.path, staged)
-            if staged is not None and (working is None or working.oid != staged.oid):
+            if working is not None and not _same_content(working, staged):
                 raise WorkingTreeDirty(
                     f"checkout would overwrite local changes to {change.path!r}; "
                     "commit them or use --force"
                 )
-            if staged is None and change.new is not None and (self.work_tree / change.path).exists():
-                raise WorkingTreeDirty(
-                    f"checkout would overwrite the untracked file {change.path!r}; "
-                    "move it or use --force"
-                )
+
+    def _untracked_in_the_way(self, index: Index, rel: str) -> bool:
+        """Whether writing ``rel`` would destroy a file the index does not know."""
+        path = self.work_tree / rel
+        if not path.is_dir():
+            return path.exists()
+        for dirpath, _dirs, files in os.walk(path):
+            base = Path(dirpath).relative_to(self.work_tree).as_posix()
+            if any(f"{base}/{name}" not in index.entries for name in files):
+                return True
+        return False
 
     def reset(self, rev: str = HEAD, *, mode: str = "mixed") -> str:
-        """Move the current branch to ``rev``; ``mixed`` also resets the index, ``hard`` the files."""
-        if mode not in ("soft", "mixed", "hard"):
+        """Move the current branch to ``rev``; ``mixed`` resets the index, ``hard`` files too."""
+        if mode not in RESET_MODES:
             raise UsageError(f"unknown reset mode {mode!r}; use soft, mixed or hard")
         target = self.resolve(rev)
         target_files = self.flatten_tree(self.read_commit(target).tree)
-        if mode == "hard":
-            self._update_work_tree(target_files, force=True)
-        elif mode == "mixed":
-            old_index = self._index()
-            index = Index(old_index.path, {})
-            for rel, entry in target_files.items():
-                if entry.kind not in ("blob", "file"):
-                    continue
-                previous = old_index.entries.get(rel)
-                if previous is not None and previous.oid == entry.oid:
-                    index.entries[rel] = previous
-                else:
-                    index.entries[rel] = IndexEntry(entry.kind, entry.oid, entry.size, entry.mode)
-            index.save()
-        old = self.head_commit()
-        self.refs.set_if_equals(HEAD, old, target, any_old=True)
+        with self.refs.locked(HEAD) as ref:
+            if mode != "soft":
+                with self._locked_index() as index:
+                    if mode == "hard":
+                        self._update_work_tree(index, target_files, force=True)
+                    else:
+                        self._reset_index(index, target_files)
+            ref.set(target)
         return target
+
+    def _reset_index(self, index: Index, target_files: dict[str, TreeEntry]) -> None:
+        entries: dict[str, IndexEntry] = {}
+        for rel, entry in target_files.items():
+            if entry.kind not in WORKING_KINDS:
+                continue
+            previous = index.entries.get(rel)
+            if previous is not None and _same_content(previous, entry):
+                entries[rel] = previous
+            else:
+                entries[rel] = IndexEntry(entry.kind, entry.oid, entry.size, entry.mode)
+        index.entries = entries
+        index.save()
 
     # -------------------------------------------------------- branches, tags
     def branches(self) -> dict[str, str]:
-        return {name.removeprefix(BRANCH_PREFIX): oid for name, oid in self.refs.items(BRANCH_PREFIX).items()}
+        branches = self.refs.items(BRANCH_PREFIX)
+        return {name.removeprefix(BRANCH_PREFIX): oid for name, oid in branches.items()}
 
     def create_branch(self, name: str, rev: str = HEAD, *, force: bool = False) -> str:
         check_ref_name(name)
         oid = self.resolve(rev)
-        full = BRANCH_PREFIX + name
-        if force:
-            self.refs.set_if_equals(full, None, oid, any_old=True)
-        elif not self.refs.add_if_new(full, oid):
-            raise InvalidRefName(f"a branch named {name!r} already exists")
+        with self.refs.locked(BRANCH_PREFIX + name) as ref:
+            if ref.raw is not None and not force:
+                raise InvalidRefName(f"a branch named {name!r} already exists")
+            ref.set(oid)
         return oid
 
-    def delete_branch(self, name: str) -> str:
+    def delete_branch(self, name: str, *, force: bool = False) -> str:
+        """Delete a branch; unless ``force``, only one whose commits stay reachable."""
         full = BRANCH_PREFIX + name
         oid = self.refs.resolve(full)
         if oid is None:
             raise UnknownRevision(name, self.resolver.suggest(name))
         if self.head_branch() == name:
             raise UsageError(f"cannot delete the branch {name!r}: it is checked out")
+        if not force and not self._reachable_from_other_refs(oid, full):
+            raise UsageError(
+                f"the branch {name!r} is not merged into HEAD or any other branch or tag; "
+                "its commits would be lost at the next gc; use --force to delete it anyway"
+            )
         self.refs.remove_if_equals(full, oid)
         return oid
 
+    def _reachable_from_other_refs(self, oid: str, excluded_ref: str) -> bool:
+        tips = [v for k, v in self.refs.items(BRANCH_PREFIX).items() if k != excluded_ref]
+        tips += self.refs.items(TAG_PREFIX).values()
+        head = self.head_commit()
+        if head is not None:
+            tips.append(head)
+        seen: set[str] = set()
+        stack = [self.peel(tip) for tip in tips]
+        while stack:
+            current = stack.pop()
+            if current == oid:
+                return True
+            if current not in seen:
+                seen.add(current)
+                stack.extend(self.read_commit(current).parents)
+        return False
+
     def tags(self) -> dict[str, str]:
-        return {name.removeprefix(TAG_PREFIX): oid for name, oid in self.refs.items(TAG_PREFIX).items()}
+        tags = self.refs.items(TAG_PREFIX)
+        return {name.removeprefix(TAG_PREFIX): oid for name, oid in tags.items()}
 
     def create_tag(
         self, name: str, rev: str = HEAD, *, message: str | None = None, force: bool = False
     ) -> str:
+        """Tag the commit ``rev`` names; with ``message``, as an annotated tag object."""
         check_ref_name(name, "tag")
         target = self.resolve(rev)
-        value = target
-        if message is not None:
-            value = self.store.put(Tag(target, name, self.author, time.time(), message).to_bytes())
-        full = TAG_PREFIX + name
-        if force:
-            self.refs.set_if_equals(full, None, value, any_old=True)
-        elif not self.refs.add_if_new(full, value):
-            raise InvalidRefName(f"a tag named {name!r} already exists")
+        with self.refs.locked(TAG_PREFIX + name) as ref:
+            if ref.raw is not None and not force:
+                raise InvalidRefName(f"a tag named {name!r} already exists")
+            value = target
+            if message is not None:
+                tag = Tag(target, name, self.author, time.time(), message)
+                value = self.store.put(tag.to_bytes())
+            ref.set(value)
         return target
 
     def delete_tag(self, name: str) -> str:
@@ -682,88 +812,75 @@ class Repo:
         self.refs.remove_if_equals(full, oid)
         return oid
 
+    # ------------------------------------------------------------ checkpoints
+    @functools.cached_property
+    def checkpoint_writer(self) -> CheckpointWriter:
+        """This process's checkpoint writer here: it remembers which tensors it has stored."""
+        from .checkpoint import CheckpointWriter
+
+        return CheckpointWriter(self)
+
+    def save_checkpoint(
+        self,
+        obj: Any,
+        message: str | None = None,
+        branch: str | None = None,
+        *,
+        meta: dict[str, Any] | None = None,
+    ) -> str:
+        """Commit a state dict, Lightning checkpoint or module onto ``branch`` (default HEAD's)."""
+        return self.checkpoint_writer.save(obj, message=message, branch=branch, meta=meta)
+
+    def load_checkpoint(
+        self,
+        rev: str,
+        map_location: str | torch.device | None = "cpu",
+        *,
+        trusted: bool = False,
+    ) -> Any:
+        """The checkpoint ``rev`` names, bit for bit; pickled values need ``trusted=True``."""
+        from .checkpoint import load_checkpoint
+
+        return load_checkpoint(self, rev, map_location, trusted=trusted)
+
     # ------------------------------------------------------- fsck, gc, index
     def _roots(self) -> list[tuple[str, str]]:
         roots = [("commit", oid) for oid in self.refs.items(BRANCH_PREFIX).values()]
         for oid in self.refs.items(TAG_PREFIX).values():
             roots.append(("tag" if self._is_tag(oid) else "commit", oid))
-        head = self.refs.read_raw(HEAD)
-        if head is not None and len(head) == 64:
+        head = self.head_commit()
+        if head is not None:
             roots.append(("commit", head))
-        for entry in self._index().entries.values():
-            roots.append((entry.kind, entry.oid))
+        roots += [(entry.kind, entry.oid) for entry in self._index().entries.values()]
         return roots
-
-    def _is_tag(self, oid: str) -> bool:
-        try:
-            return object_type(self.store.get(oid)) == "tag"
-        except ObjectError:
-            return False
 
     def reachable(self, report: FsckReport | None = None) -> set[str]:
         """Every object id reachable from refs, HEAD and the index."""
-        seen: set[str] = set()
-        stack = [(kind, oid, "ref") for kind, oid in self._roots()]
-        while stack:
-            kind, oid, parent = stack.pop()
-            if oid in seen:
-                continue
-            seen.add(oid)
-            if kind not in STRUCTURED_KINDS:
-                if not self.store.has(oid) and report is not None:
-                    report.missing.append((oid, f"{kind} referenced by {parent[:12]}"))
-                continue
-            try:
-                data = self.store.get(oid)
-                children = references(kind, data)
-            except ObjectMissing:
-                if report is not None:
-                    report.missing.append((oid, f"{kind} referenced by {parent[:12]}"))
-                continue
-            except (ObjectCorrupt, MalformedObject):
-                if report is not None and oid not in report.corrupt:
-                    report.corrupt.append(oid)
-                continue
-            stack.extend((child_kind, child, oid) for child_kind, child in children)
-        return seen
+        return reachable(self.store, self._roots(), report)
 
     def fsck(self, progress: Progress | None = None) -> FsckReport:
         """Verify every stored object's hash, and that every ref and tree entry resolves."""
         report = FsckReport()
-        ids = list(self.store.iter_ids())
-        for done, oid in enumerate(ids, 1):
-            try:
-                self.store.get(oid)
-            except ObjectCorrupt:
-                report.corrupt.append(oid)
-            report.checked += 1
-            if progress:
-                progress(done, len(ids))
-        for name in self.refs.keys(BRANCH_PREFIX) + self.refs.keys(TAG_PREFIX):
-            raw = self.refs.read_raw(name)
-            if raw is None or len(raw) != 64 or not self.store.has(raw):
+        verify_objects(self.store, report, progress)
+        for name in [HEAD, *self.refs.keys(BRANCH_PREFIX), *self.refs.keys(TAG_PREFIX)]:
+            raw = self.refs.read_raw(self.refs.follow(name))
+            if raw is not None and not self.store.has(raw):
                 report.dangling_refs.append(name)
         self.reachable(report)
         return report
 
     def gc(self, *, dry_run: bool = False, progress: Progress | None = None) -> GcReport:
         """Remove objects no ref, tag, HEAD or staged file can reach."""
-        keep = self.reachable()
-        unreachable = [oid for oid in self.store.iter_ids() if oid not in keep]
-        freed = sum(self.store.stored_size(oid) for oid in unreachable)
-        removed = 0
-        if not dry_run:
-            removed = self.store.remove(set(unreachable))
-            self.store.remove_stale_temporaries()
-        if progress:
-            progress(len(unreachable), len(unreachable))
-        return GcReport(unreachable=unreachable, removed=removed, bytes_freed=freed, dry_run=dry_run)
+        return collect_garbage(self.store, self.reachable(), dry_run=dry_run, progress=progress)
 
     def all_commits(self) -> Iterator[tuple[str, Commit]]:
-        """Every commit reachable from any branch or tag, each once."""
+        """Every commit reachable from HEAD or any branch or tag, each once."""
+        tips = [*self.refs.items(BRANCH_PREFIX).values(), *self.refs.items(TAG_PREFIX).values()]
+        head = self.head_commit()
+        if head is not None:
+            tips.append(head)
         seen: set[str] = set()
-        stack = [self.peel(oid) for oid in self.refs.items(BRANCH_PREFIX).values()]
-        stack += [self.peel(oid) for oid in self.refs.items(TAG_PREFIX).values()]
+        stack = [self.peel(oid) for oid in tips]
         while stack:
             oid = stack.pop()
             if oid in seen:
@@ -774,25 +891,25 @@ class Repo:
             stack.extend(commit.parents)
 
     def reindex(self, progress: Progress | None = None) -> int:
-        """Rebuild the SQLite catalog from objects and refs; returns the commits indexed."""
+        """Rebuild the SQLite catalog from objects and refs; returns the commits indexed.
+
+        Every commit is read before the catalog changes, in one transaction, so readers see the
+        old catalog or the new one, and a missing object leaves the old one in place.
+        """
         commits = list(self.all_commits())
-        self.catalog.clear()
         with self.catalog.write() as conn:
+            self.catalog.clear_tables(conn)
             for done, (oid, commit) in enumerate(commits, 1):
-                self.catalog.record_commit(conn, oid, commit)
+                self.catalog.record_commit(conn, oid, commit, self.run_files(commit))
                 if progress:
                     progress(done, len(commits))
         return len(commits)
 
 
-def diff_file_maps(old: dict[str, TreeEntry], new: dict[str, TreeEntry]) -> list[FileChange]:
-    changes = []
-    for path in sorted(set(old) | set(new)):
-        before, after = old.get(path), new.get(path)
-        if before is None:
-            changes.append(FileChange(path, "added", None, after))
-        elif after is None:
-            changes.append(FileChange(path, "deleted", before, None))
-        elif (before.oid, before.mode) != (after.oid, after.mode):
-            changes.append(FileChange(path, "modified", before, after))
-    return changes
+def _working_kinds(files: dict[str, TreeEntry]) -> dict[str, TreeEntry]:
+    """The entries of a tree that are files in the working tree (not checkpoints)."""
+    return {rel: entry for rel, entry in files.items() if entry.kind in WORKING_KINDS}
+
+
+def _same_content(a: IndexEntry | TreeEntry, b: IndexEntry | TreeEntry) -> bool:
+    return (a.oid, a.mode) == (b.oid, b.mode)

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from .errors import AmbiguousRevision, UnknownRevision
+from .errors import AmbiguousRevision, ObjectMissing, RevisionError, UnknownRevision
 from .hashing import is_oid, looks_like_short_oid
 from .refs import BRANCH_PREFIX, HEAD, RUN_BRANCH_PREFIX, TAG_PREFIX, RefContainer
 
@@ -63,8 +63,13 @@ class Resolver:
         found = self.resolve_ref(base)
         if found is not None:
             return self.peel(found[1])
+        if base == HEAD:
+            raise RevisionError("HEAD does not name a commit yet: nothing has been committed")
         if is_oid(base):
-            return self.peel(base)
+            try:
+                return self.peel(base)
+            except ObjectMissing:
+                raise UnknownRevision(rev) from None
         if looks_like_short_oid(base):
             matches = self.ids_with_prefix(base)
             if len(matches) == 1:

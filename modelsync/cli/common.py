@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..errors import ModelSyncError
+from ..objects import json_safe_number
 from ..repo import Repo
 
 console = Console(highlight=False, soft_wrap=True)
@@ -46,6 +47,17 @@ def open_repo(path: Path | None) -> Repo:
 
 
 @contextmanager
+def repository(path: Path | None) -> Iterator[Repo]:
+    """The repository one command works on: opened, closed after it, its errors one line."""
+    with handle_errors():
+        repo = Repo.open(path)
+        try:
+            yield repo
+        finally:
+            repo.close()
+
+
+@contextmanager
 def handle_errors() -> Iterator[None]:
     """Map ModelSync's and the OS's errors to one line and exit code 1."""
     try:
@@ -65,11 +77,7 @@ def print_json(value: Any) -> None:
 
 def _json_safe(value: Any) -> Any:
     if isinstance(value, float):
-        if value != value:
-            return "NaN"
-        if value in (float("inf"), float("-inf")):
-            return "Infinity" if value > 0 else "-Infinity"
-        return value
+        return json_safe_number(value)
     if isinstance(value, dict):
         return {str(k): _json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -7,8 +7,19 @@ from typing import Annotated
 import typer
 
 from .. import __version__
-
-from . import core
+from . import (
+    branch,
+    checkout,
+    core,
+    diff,
+    history,
+    maintenance,
+    schema,
+    serve,
+    staging,
+    tag,
+    tensors,
+)
 
 app = typer.Typer(
     name="modelsync",
@@ -37,6 +48,16 @@ def root(
 
 
 core.register(app)
+staging.register(app)
+history.register(app)
+tensors.register(app)
+diff.register(app)
+checkout.register(app)
+branch.register(app)
+tag.register(app)
+maintenance.register(app)
+schema.register(app)
+serve.register(app)
 
 
 def main() -> None:

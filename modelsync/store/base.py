@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import Future
+from types import TracebackType
 from typing import Protocol
 
 from ..hashing import BytesLike
@@ -21,6 +22,10 @@ class ObjectWriter(Protocol):
 
 class ObjectStore(ObjectWriter, Protocol):
     def get(self, oid: str) -> bytes: ...
+
+    def read_into(self, oid: str, out: memoryview) -> None:
+        """Decode an object into ``out``, which must be exactly its size; verified like get."""
+        ...
 
     def has(self, oid: str) -> bool: ...
 
@@ -44,7 +49,12 @@ class Batch(ObjectWriter, Protocol):
 
     def __enter__(self) -> Batch: ...
 
-    def __exit__(self, *exc: object) -> None: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
 
     def wait(self) -> None: ...
 

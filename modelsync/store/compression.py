@@ -7,8 +7,11 @@ mantissa bytes) is compressed as its own plane.
 
 from __future__ import annotations
 
+import functools
 import struct
 import threading
+from types import ModuleType
+from typing import Any
 
 import zstandard
 
@@ -23,6 +26,7 @@ MIN_SAVING = 0.03
 ZSTD_LEVEL = 1
 SAMPLE_SIZE = 16 << 10
 SAMPLE_THRESHOLD = 256 << 10
+SCRATCH_LIMIT = 16 << 20
 
 _local = threading.local()
 
@@ -73,7 +77,7 @@ def encode(data: BytesLike, planes: int = 1) -> tuple[int, BytesLike]:
     if raw_size < 64 or _looks_incompressible(data):
         return RAW, data
     if planes > 1 and raw_size % planes == 0:
-        payload = _encode_planes(bytes(data) if isinstance(data, memoryview) else data, planes)
+        payload = _encode_planes(data, planes)
         if _worth_it(len(payload), raw_size):
             return ZSTD_PLANES, payload
         return RAW, data
@@ -83,26 +87,126 @@ def encode(data: BytesLike, planes: int = 1) -> tuple[int, BytesLike]:
     return RAW, data
 
 
-def _encode_planes(data: bytes | bytearray, planes: int) -> bytes:
+@functools.cache
+def _numpy() -> ModuleType | None:
+    """numpy, when installed: it splits and merges planes in C, without holding the GIL per byte."""
+    try:
+        import numpy
+    except ImportError:
+        return None
+    return numpy
+
+
+def _scratch(nbytes: int, name: str) -> Any:
+    """A per-thread numpy buffer of ``nbytes``, reused: fresh big buffers cost page faults."""
+    numpy = _numpy()
+    assert numpy is not None
+    if nbytes > SCRATCH_LIMIT:
+        return numpy.empty(nbytes, dtype=numpy.uint8)
+    buffer = getattr(_local, name, None)
+    if buffer is None or len(buffer) < nbytes:
+        buffer = numpy.empty(nbytes, dtype=numpy.uint8)
+        setattr(_local, name, buffer)
+    return buffer[:nbytes]
+
+
+def _split_planes(data: BytesLike, planes: int) -> list[Any]:
+    """The byte planes of ``data``; with numpy, views of a per-thread buffer (use them at once)."""
+    numpy = _numpy()
+    if numpy is None:
+        flat = bytes(data) if isinstance(data, memoryview) else data
+        return [flat[i::planes] for i in range(planes)]
+    matrix = _scratch(len(data), "split").reshape(planes, -1)
+    numpy.copyto(matrix, numpy.frombuffer(data, dtype=numpy.uint8).reshape(-1, planes).T)
+    return list(matrix)
+
+
+def _encode_planes(data: BytesLike, planes: int) -> bytes:
     compressor = _compressor()
-    parts = [compressor.compress(data[i::planes]) for i in range(planes)]
+    parts = [compressor.compress(plane) for plane in _split_planes(data, planes)]
     header = struct.pack(f"<B{planes}Q", planes, *(len(p) for p in parts))
     return header + b"".join(parts)
 
 
-def _decode_planes(payload: bytes) -> bytes:
+def _planes_header(payload: BytesLike) -> tuple[int, tuple[int, ...], int]:
     planes = payload[0]
+    if planes == 0:
+        raise ValueError("zero byte planes")
     lengths = struct.unpack_from(f"<{planes}Q", payload, 1)
-    offset = 1 + 8 * planes
+    return planes, lengths, 1 + 8 * planes
+
+
+def _decode_planes(payload: bytes) -> bytes:
+    planes, lengths, offset = _planes_header(payload)
     decompressor = _decompressor()
     decoded = []
     for length in lengths:
         decoded.append(decompressor.decompress(payload[offset : offset + length]))
         offset += length
-    out = bytearray(sum(len(p) for p in decoded))
-    for i, plane in enumerate(decoded):
-        out[i::planes] = plane
+    if len({len(plane) for plane in decoded}) > 1:
+        raise ValueError("byte planes of different lengths")
+    out = bytearray(sum(len(plane) for plane in decoded))
+    numpy = _numpy()
+    if numpy is None:
+        for i, plane in enumerate(decoded):
+            out[i::planes] = plane
+    else:
+        target = numpy.frombuffer(out, dtype=numpy.uint8).reshape(-1, planes)
+        for i, plane in enumerate(decoded):
+            target[:, i] = numpy.frombuffer(plane, dtype=numpy.uint8)
     return bytes(out)
+
+
+def _decompress_into(payload: BytesLike, out: memoryview) -> None:
+    reader = _decompressor().stream_reader(payload)
+    filled = 0
+    while filled < len(out):
+        read = reader.readinto(out[filled:])
+        if not read:
+            break
+        filled += read
+    if filled != len(out) or reader.read(1):
+        raise ValueError(f"decodes to a size other than {len(out)} bytes")
+
+
+def _decode_planes_into(payload: memoryview, out: memoryview) -> None:
+    planes, lengths, offset = _planes_header(payload)
+    numpy = _numpy()
+    if numpy is None:
+        _copy_exact(_decode_planes(bytes(payload)), out)
+        return
+    if len(out) % planes:
+        raise ValueError(f"{len(out)} bytes do not split into {planes} planes")
+    target = numpy.frombuffer(out, dtype=numpy.uint8).reshape(-1, planes)
+    plane = _scratch(len(out) // planes, "plane")
+    for i, length in enumerate(lengths):
+        _decompress_into(payload[offset : offset + length], memoryview(plane))
+        target[:, i] = plane
+        offset += length
+
+
+def _copy_exact(data: BytesLike, out: memoryview) -> None:
+    if len(data) != len(out):
+        raise ValueError(f"decodes to {len(data)} bytes, expected {len(out)}")
+    out[:] = data
+
+
+def decode_into(codec: int, payload: BytesLike, out: memoryview) -> None:
+    """Decode straight into ``out``, which must be exactly the decoded size (no extra copies)."""
+    view = memoryview(payload)
+    try:
+        if codec == RAW:
+            _copy_exact(view, out)
+            return
+        if codec == ZSTD:
+            _decompress_into(view, out)
+            return
+        if codec == ZSTD_PLANES:
+            _decode_planes_into(view, out)
+            return
+    except (zstandard.ZstdError, struct.error, ValueError, IndexError) as exc:
+        raise CodecError(str(exc)) from exc
+    raise CodecError(f"unknown codec {codec}")
 
 
 def decode(codec: int, payload: bytes) -> bytes:

@@ -18,20 +18,23 @@ import contextlib
 import os
 import struct
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
+from types import TracebackType
 from typing import BinaryIO
 
 from ..errors import ObjectCorrupt, ObjectMissing
 from ..fileio import atomic_output, atomic_write
 from ..hashing import BytesLike, is_oid, sha256_hex
-from .compression import CodecError, decode, encode
+from .compression import CodecError, decode, decode_into, encode
 
 _IDX_MAGIC = b"MSIDX1\n"
 _IDX_ENTRY = struct.Struct("<32sQQ")
 _TMP_PREFIX = "tmp-"
+STALE_AFTER = 3600.0
 
 
 def _worker_count() -> int:
@@ -121,11 +124,23 @@ class DiskStore:
             raise ObjectCorrupt(oid)
         return data
 
+    def read_into(self, oid: str, out: memoryview) -> None:
+        """Decode an object straight into ``out`` (exactly its size), verified like ``get``."""
+        if not is_oid(oid):
+            raise ObjectMissing(oid)
+        record = self._read_record(oid)
+        if not record:
+            raise ObjectCorrupt(oid, "empty record")
+        try:
+            decode_into(record[0], memoryview(record)[1:], out)
+        except CodecError as exc:
+            raise ObjectCorrupt(oid, f"undecodable: {exc}") from exc
+        if sha256_hex(out) != oid:
+            raise ObjectCorrupt(oid)
+
     def has(self, oid: str) -> bool:
         self._ensure_loaded()
-        if oid in self._index or self._loose_path(oid).is_file():
-            return True
-        return False
+        return oid in self._index or self._loose_path(oid).is_file()
 
     def stored_size(self, oid: str) -> int:
         self._ensure_loaded()
@@ -206,11 +221,11 @@ class DiskStore:
                 with self.batch() as batch:
                     for oid in keep:
                         batch.copy_record(oid, self._read_record(oid))
-            self._drop_pack(name, set(keep))
+            self._drop_pack(name)
             removed += len(doomed)
         return removed
 
-    def _drop_pack(self, name: str, moved: set[str]) -> None:
+    def _drop_pack(self, name: str) -> None:
         with self._lock:
             for oid in self._pack_members.pop(name, []):
                 location = self._index.get(oid)
@@ -224,15 +239,30 @@ class DiskStore:
                 (self.pack_dir / f"{name}{suffix}").unlink()
 
     def remove_stale_temporaries(self) -> int:
-        """Unfinished packs and temp files left by a crash: nothing refers to them."""
+        """Unfinished packs and temp files left by a crash: nothing refers to them.
+
+        Only those untouched for ``STALE_AFTER`` seconds: a younger one may belong to a writer
+        that is still running (a batch being filled, a pack whose index is being written).
+        """
+        cutoff = time.time() - STALE_AFTER
         count = 0
+        for path in self._temporaries():
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    count += 1
+        return count
+
+    def _temporaries(self) -> Iterator[Path]:
         if self.pack_dir.is_dir():
             for path in self.pack_dir.iterdir():
                 orphan_pack = path.suffix == ".pack" and not path.with_suffix(".idx").exists()
                 if path.name.startswith(_TMP_PREFIX) or orphan_pack:
-                    path.unlink()
-                    count += 1
-        return count
+                    yield path
+        if self.root.is_dir():
+            for fanout in self.root.iterdir():
+                if len(fanout.name) == 2 and fanout.is_dir():
+                    yield from fanout.glob(".*.tmp")
 
     def close(self) -> None:
         with self._lock:
@@ -261,7 +291,12 @@ class PackBatch:
     def __enter__(self) -> PackBatch:
         return self
 
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if exc_type is None:
             self.close()
         else:

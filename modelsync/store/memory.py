@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
+from types import TracebackType
 
 from ..errors import ObjectCorrupt, ObjectMissing
 from ..hashing import BytesLike, sha256_hex
@@ -38,6 +39,12 @@ class MemoryStore:
         if sha256_hex(data) != oid:
             raise ObjectCorrupt(oid)
         return data
+
+    def read_into(self, oid: str, out: memoryview) -> None:
+        data = self.get(oid)
+        if len(data) != len(out):
+            raise ObjectCorrupt(oid, f"{len(data)} bytes, expected {len(out)}")
+        out[:] = data
 
     def has(self, oid: str) -> bool:
         return oid in self._objects
@@ -75,7 +82,12 @@ class MemoryBatch:
     def __enter__(self) -> MemoryBatch:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         return None
 
     def put(self, data: BytesLike, *, planes: int = 1) -> str:

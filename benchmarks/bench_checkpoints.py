@@ -1,0 +1,367 @@
+"""Tensor-aware checkpoints against whole-file checkpoints (``torch.save``), side by side.
+
+Run: ``python benchmarks/bench_checkpoints.py [--quick]``. Every number compares ModelSync
+with the peer measured in the same run, on the same disk:
+
+1. frozen backbone: a frozen 80 MB backbone and a small trained head, 10 snapshots;
+2. full fine-tune: every weight changes a little each epoch, 10 snapshots;
+3. snapshot speed: first save of a 500 MB state dict, and a second save with nothing changed
+   (with and without the version-counter skip), and the training-thread stall of an async save;
+4. load speed of that checkpoint;
+5. peak RSS while saving a 1 GB state dict (in a fresh process).
+
+Lightning's ModelCheckpoint, MLflow and DVCLive all store each checkpoint as one ``torch.save``
+file, so "10 torch.save files" is what each of them keeps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from modelsync import Repo
+
+MB = 1 << 20
+Row = tuple[str, str, str, str, str]
+
+
+# ----------------------------------------------------------------------------------- helpers
+def tree_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def best_of(runs: int, fn: Callable[[], Any]) -> float:
+    return min(timed(fn)[0] for _ in range(runs))
+
+
+def unique_tensor_bytes(snapshots: list[dict[str, torch.Tensor]]) -> int:
+    seen: dict[str, int] = {}
+    for snapshot in snapshots:
+        for tensor in snapshot.values():
+            data = tensor.contiguous().reshape(-1).view(torch.uint8).numpy()
+            seen.setdefault(
+                hashlib.sha256(data).hexdigest(), tensor.numel() * tensor.element_size()
+            )
+    return sum(seen.values())
+
+
+def tensors_of(obj: Any) -> Iterator[torch.Tensor]:
+    if isinstance(obj, torch.Tensor):
+        yield obj
+    elif isinstance(obj, dict):
+        for value in obj.values():
+            yield from tensors_of(value)
+    elif isinstance(obj, list | tuple):
+        for value in obj:
+            yield from tensors_of(value)
+
+
+@contextmanager
+def workspace() -> Iterator[Path]:
+    root = Path(tempfile.mkdtemp(prefix="ms-bench-", dir=os.environ.get("BENCH_DIR")))
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def lightning_style(
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer, epoch: int
+) -> dict[str, Any]:
+    """The shape of a Lightning checkpoint, without Lightning's loops and callbacks."""
+    return {
+        "epoch": epoch,
+        "global_step": (epoch + 1) * 10,
+        "state_dict": model.state_dict(),
+        "optimizer_states": [optimizer.state_dict()],
+        "lr_schedulers": [],
+    }
+
+
+def ratio(ours: float, peer: float) -> str:
+    return f"{ours / peer:.3f}x" if peer else "-"
+
+
+# --------------------------------------------------------------------------------- benchmarks
+def frozen_backbone(root: Path, backbone_mb: int, snapshots: int) -> list[Row]:
+    torch.manual_seed(0)
+    width = 1024
+    layers = max(1, backbone_mb * MB // (width * width * 4))
+    backbone = torch.nn.Sequential(*[torch.nn.Linear(width, width) for _ in range(layers)])
+    backbone.requires_grad_(False)
+    head = torch.nn.Linear(width, 10)
+    model = torch.nn.Sequential(backbone, head)
+    optimizer = torch.optim.Adam(head.parameters(), lr=1e-3)
+    repo = Repo.init(root / "repo", name="bench", email="bench@example.com")
+    peer_dir = root / "torch_save"
+    peer_dir.mkdir()
+    states: list[dict[str, torch.Tensor]] = []
+    for epoch in range(snapshots):
+        for _ in range(5):
+            loss = model(torch.randn(8, width)).square().mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        checkpoint = lightning_style(model, optimizer, epoch)
+        repo.save_checkpoint(checkpoint, f"epoch {epoch}", branch="runs/frozen")
+        torch.save(checkpoint, peer_dir / f"epoch={epoch}.ckpt")
+        states.append({str(i): t.clone() for i, t in enumerate(tensors_of(checkpoint))})
+    stored = tree_bytes(repo.control_dir / "objects")
+    unique = unique_tensor_bytes(states)
+    peer = tree_bytes(peer_dir)
+    repo.close()
+    size = f"{layers * width * width * 4 / MB:.0f} MB backbone"
+    return [
+        (
+            "1 frozen backbone",
+            f"stored bytes vs unique tensor bytes ({size})",
+            f"{stored / MB:.1f} MB",
+            f"{unique / MB:.1f} MB",
+            ratio(stored, unique) + " (target <= 1.1x)",
+        ),
+        (
+            "1 frozen backbone",
+            f"stored bytes vs {snapshots} torch.save files",
+            f"{stored / MB:.1f} MB",
+            f"{peer / MB:.1f} MB",
+            f"{peer / stored:.1f}x smaller (target >= 8x)",
+        ),
+    ]
+
+
+def full_finetune(root: Path, model_mb: int, snapshots: int) -> list[Row]:
+    torch.manual_seed(1)
+    width = 1024
+    layers = max(1, model_mb * MB // (width * width * 4))
+    model = torch.nn.Sequential(*[torch.nn.Linear(width, width) for _ in range(layers)])
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4)
+    repo = Repo.init(root / "repo", name="bench", email="bench@example.com")
+    peer_dir = root / "torch_save"
+    peer_dir.mkdir()
+    raw = 0
+    for epoch in range(snapshots):
+        for _ in range(2):
+            loss = model(torch.randn(8, width)).square().mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        state = model.state_dict()
+        repo.save_checkpoint(state, f"epoch {epoch}", branch="runs/finetune")
+        torch.save(state, peer_dir / f"epoch={epoch}.ckpt")
+        raw += sum(t.numel() * t.element_size() for t in state.values())
+    stored = tree_bytes(repo.control_dir / "objects")
+    peer = tree_bytes(peer_dir)
+    repo.close()
+    verdict = "never larger: ok" if stored <= peer else "LARGER than torch.save"
+    return [
+        (
+            "2 full fine-tune",
+            f"stored bytes vs {snapshots} torch.save files ({model_mb} MB model)",
+            f"{stored / MB:.1f} MB",
+            f"{peer / MB:.1f} MB",
+            f"{ratio(stored, peer)} ({verdict})",
+        ),
+        (
+            "2 full fine-tune",
+            "compression ratio (stored / raw tensor bytes)",
+            f"{stored / MB:.1f} MB",
+            f"{raw / MB:.1f} MB",
+            ratio(stored, raw),
+        ),
+    ]
+
+
+def big_state_dict(total_mb: int, seed: int = 2) -> dict[str, torch.Tensor]:
+    torch.manual_seed(seed)
+    per = 4 * MB
+    count = total_mb * MB // per
+    return {f"layers.{i}.weight": torch.randn(per // 4) * 0.02 for i in range(count)}
+
+
+def snapshot_speed(root: Path, total_mb: int) -> list[Row]:
+    state = big_state_dict(total_mb)
+    peer_path = root / "peer.ckpt"
+
+    def peer_save() -> None:
+        torch.save(state, peer_path)
+
+    def peer_save_durable() -> None:
+        torch.save(state, peer_path)
+        fsync_file(peer_path)
+
+    peer_time = best_of(1, peer_save)
+    peer_durable = best_of(1, peer_save_durable)
+    repo = Repo.init(root / "repo", name="bench", email="bench@example.com")
+    first, commit = timed(lambda: repo.save_checkpoint(state, "first", branch="runs/speed"))
+    second, _ = timed(lambda: repo.save_checkpoint(state, "unchanged", branch="runs/speed"))
+    writer = repo.checkpoint_writer
+    rehash, _ = timed(
+        lambda: writer.commit(writer.capture(state, copy=False, reuse=False), branch="runs/speed")
+    )
+    stall, snapshot = timed(lambda: writer.capture(state, reuse=False))
+    background, _ = timed(lambda: writer.commit(snapshot, branch="runs/speed"))
+
+    load_peer = best_of(2, lambda: torch.load(peer_path, map_location="cpu", weights_only=True))
+    load_ours = best_of(2, lambda: repo.load_checkpoint(commit))
+    repo.close()
+    size = f"{total_mb} MB"
+    return [
+        (
+            "3 snapshot speed",
+            f"first save of {size} vs torch.save (no fsync)",
+            f"{first:.2f} s",
+            f"{peer_time:.2f} s",
+            ratio(first, peer_time) + " (target <= 1.5x)",
+        ),
+        (
+            "3 snapshot speed",
+            f"first save of {size} vs torch.save + fsync",
+            f"{first:.2f} s",
+            f"{peer_durable:.2f} s",
+            ratio(first, peer_durable),
+        ),
+        (
+            "3 snapshot speed",
+            "second save, nothing changed, vs our first save",
+            f"{second * 1000:.1f} ms",
+            f"{first:.2f} s",
+            f"{second / first:.2%} (target <= 5%)",
+        ),
+        (
+            "3 snapshot speed",
+            "version-counter skip: second save vs rehashing everything",
+            f"{second * 1000:.1f} ms",
+            f"{rehash:.2f} s",
+            f"{rehash / second:.0f}x faster",
+        ),
+        (
+            "3 snapshot speed",
+            "async save: training-thread stall (copy) vs torch.save",
+            f"{stall:.2f} s",
+            f"{peer_time:.2f} s",
+            ratio(stall, peer_time) + f"; writer {background:.2f} s",
+        ),
+        (
+            "4 load speed",
+            f"load_checkpoint of {size} vs torch.load",
+            f"{load_ours:.2f} s",
+            f"{load_peer:.2f} s",
+            ratio(load_ours, load_peer) + " (target <= 1.5x)",
+        ),
+    ]
+
+
+def _peak_rss_mb() -> float:
+    """This process's RSS high-water mark. (``ru_maxrss`` would not do: it survives exec, so a
+    child started by a big parent would report the parent's peak.)"""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _rss_child(kind: str, total_mb: int, directory: str) -> None:
+    """Runs in a fresh process: prints the peak RSS growth (MB) of one save."""
+    baseline = _peak_rss_mb()
+    state = big_state_dict(total_mb)
+    if kind == "ours":
+        repo = Repo.init(Path(directory) / "repo", name="bench", email="bench@example.com")
+        repo.save_checkpoint(state, "big")
+        repo.close()
+    else:
+        torch.save(state, Path(directory) / "peer.ckpt")
+    print(_peak_rss_mb() - baseline)
+
+
+def peak_rss(root: Path, total_mb: int) -> list[Row]:
+    results = {}
+    for kind in ("ours", "peer"):
+        directory = root / kind
+        directory.mkdir()
+        out = subprocess.run(
+            [sys.executable, __file__, "--rss-child", kind, str(total_mb), str(directory)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        results[kind] = float(out.stdout.strip().splitlines()[-1])
+    limit = total_mb + 300
+    verdict = "ok" if results["ours"] <= limit else "OVER"
+    return [
+        (
+            "5 peak RSS",
+            f"peak RSS growth saving a {total_mb} MB state dict (tensors included)",
+            f"{results['ours']:.0f} MB",
+            f"{results['peer']:.0f} MB",
+            f"{ratio(results['ours'], results['peer'])}; limit {limit} MB: {verdict}",
+        ),
+    ]
+
+
+def print_table(rows: list[Row]) -> None:
+    header = ("benchmark", "measure", "modelsync", "peer (torch.save)", "ratio")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(5)]
+    line = "  ".join("-" * w for w in widths)
+    print(line)
+    print("  ".join(str(h).ljust(w) for h, w in zip(header, widths, strict=True)))
+    print(line)
+    for row in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+    print(line)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument(
+        "--rss-child", nargs=3, metavar=("KIND", "MB", "DIR"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args()
+    if args.rss_child:
+        kind, total_mb, directory = args.rss_child
+        _rss_child(kind, int(total_mb), directory)
+        return
+    scale = 8 if args.quick else 1
+    rows: list[Row] = []
+    print(f"torch {torch.__version__}, {os.cpu_count()} CPUs", flush=True)
+    for name, bench in (
+        ("frozen backbone", lambda root: frozen_backbone(root, 80 // scale, 10)),
+        ("full fine-tune", lambda root: full_finetune(root, 48 // scale, 10)),
+        ("snapshot/load speed", lambda root: snapshot_speed(root, 512 // scale)),
+        ("peak RSS", lambda root: peak_rss(root, 1024 // scale)),
+    ):
+        print(f"running {name} ...", file=sys.stderr, flush=True)
+        with workspace() as root:
+            rows += bench(root)
+    print_table(rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,345 @@
+"""One tracked fit: a run started before the estimator is fitted and finished after it.
+
+Before the fit, in the caller's thread: the run starts (``running``, with the estimator's class
+and params and the environment) and the data is fingerprinted, before the fit can change it.
+Right after the fit, still in the caller's thread (the data is as the fit saw it, and the
+caller's warning filters apply): the training and evaluation scores. Then the model file, any
+search results and the final commit, on the background thread (see ``_background``), except
+with ``strict=True`` (tracking errors must raise from ``fit``) and in worker processes (which
+may be ended as soon as they have returned their result).
+
+A fit tracked here marks the whole process as inside a tracked fit while the estimator fits, so
+``autolog`` leaves alone the fits a meta-estimator makes of its clones (in this thread, or in
+the threads of a joblib pool working for it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import multiprocessing
+import os
+import pickle
+import sqlite3
+import threading
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeAlias, TypeVar
+
+from sklearn.metrics import check_scoring
+
+import modelsync
+from modelsync.errors import ModelSyncError, TrackingError, TrackingWarning, UnknownRun
+
+from ._background import background
+from ._describe import as_dataset, class_path, estimator_params, fit_inputs
+from ._models import MANIFEST, LogModel, ModelNotSerialisable, manifest, serialise
+from ._search import is_search, record_search, search_metrics
+
+T = TypeVar("T")
+RepoPath: TypeAlias = "str | os.PathLike[str] | None"
+TRACKING_ERRORS = (ModelSyncError, OSError, sqlite3.Error)
+TRAIN = "train"
+
+_depth = 0
+_depth_lock = threading.Lock()
+
+
+def in_tracked_fit() -> bool:
+    """Whether a tracked fit is running in this process (a fit now is one of its parts)."""
+    return _depth > 0
+
+
+@contextlib.contextmanager
+def _fitting() -> Iterator[None]:
+    global _depth
+    with _depth_lock:
+        _depth += 1
+    try:
+        yield
+    finally:
+        with _depth_lock:
+            _depth -= 1
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How fits are tracked: the options of ``Tracked`` or of ``autolog``."""
+
+    repo: RepoPath = None
+    run_name: str | None = None
+    log_model: LogModel = True
+    eval_sets: Mapping[str, tuple[Any, Any]] | None = None
+    scoring: Any = None
+    strict: bool = False
+    # autolog tracks the caller's own estimator, which may be refitted or changed as soon as
+    # fit returns: the background work reads a copy
+    copy_model: bool = False
+
+
+class FitRecord:
+    """Where a tracked fit was recorded: its run and, once written, the commit of its model."""
+
+    def __init__(self, run_name: str | None, commit: str | None | Future[str | None]) -> None:
+        self.run_name = run_name
+        self._commit = commit
+
+    @property
+    def commit(self) -> str | None:
+        """The fit's last commit (waits for the background work); None if it was not tracked."""
+        if isinstance(self._commit, Future):
+            self._commit = self._commit.result()
+            background.report_failures(stacklevel=3)
+        return self._commit
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"run_name": self.run_name, "commit": self.commit}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.run_name = state["run_name"]
+        self._commit = state["commit"]
+
+    def __repr__(self) -> str:
+        return f"FitRecord(run_name={self.run_name!r}, commit={self._commit!r})"
+
+
+@dataclass
+class _Fitted(Generic[T]):
+    result: T
+    record: FitRecord
+    finisher: _Finisher | None = None
+
+
+def track_fit(
+    estimator: Any,
+    call: Callable[[], T],
+    X: Any,
+    y: Any,
+    fit_params: Mapping[str, Any],
+    settings: Settings,
+    method: str,
+    *,
+    caller_depth: int,
+) -> tuple[T, FitRecord]:
+    """Run ``call`` (which fits ``estimator`` with ``X``, ``y`` and ``fit_params``) as a
+    tracked fit; returns its result and where it is recorded. ``caller_depth``: the frames
+    between this function and the user's code, for warnings."""
+    background.report_failures(stacklevel=caller_depth + 1)
+    # the run is the active run of this fit only: a nested tracked fit sees it as its parent,
+    # the caller's context is left as it was, and the finisher re-enters it on another thread
+    context = contextvars.copy_context()
+    fitted = context.run(
+        _fit, estimator, call, X, y, fit_params, settings, method, caller_depth + 2
+    )
+    finisher = fitted.finisher
+    if finisher is None:
+        return fitted.result, fitted.record
+    future = background.submit(lambda: context.run(finisher.finish))
+    return fitted.result, FitRecord(fitted.record.run_name, future)
+
+
+def _fit(
+    estimator: Any,
+    call: Callable[[], T],
+    X: Any,
+    y: Any,
+    fit_params: Mapping[str, Any],
+    settings: Settings,
+    method: str,
+    stacklevel: int,
+) -> _Fitted[T]:
+    inputs, other_params = fit_inputs(X, y, fit_params, settings.eval_sets)
+    started = _start(estimator, inputs, other_params, settings, method, stacklevel + 1)
+    with _fitting():
+        begin = time.perf_counter()
+        try:
+            result = call()
+        except BaseException as exc:
+            if started is not None:
+                _end_failed(started[0], exc)
+            raise
+        seconds = time.perf_counter() - begin
+    if started is None:
+        return _Fitted(result, FitRecord(None, None))
+    finisher = _Finisher(started, estimator, seconds, method, settings)
+    try:
+        finisher.score(inputs)
+    except BaseException as exc:
+        _end_failed(started, exc)
+        raise
+    in_worker = multiprocessing.parent_process() is not None
+    if settings.strict or in_worker or not finisher.detach():
+        return _Fitted(result, FitRecord(started.name, finisher.finish()))
+    return _Fitted(result, FitRecord(started.name, None), finisher)
+
+
+def _start(
+    estimator: Any,
+    inputs: dict[str, Any],
+    other_params: dict[str, Any],
+    settings: Settings,
+    method: str,
+    stacklevel: int,
+) -> modelsync.Run | None:
+    """The started run, its inputs recorded; None when tracking could not start (after a
+    warning; with ``strict`` it raises)."""
+    params = estimator_params(estimator)
+    if other_params:
+        params["fit_params"] = other_params
+    entrypoint = f"{class_path(type(estimator))}.{method}"
+    try:
+        run = _open_run(settings, params, entrypoint)
+    except TRACKING_ERRORS as exc:
+        if settings.strict:
+            raise
+        warnings.warn(
+            f"{entrypoint}() is not tracked: {exc}", TrackingWarning, stacklevel=stacklevel + 1
+        )
+        return None
+    try:
+        for name, data in inputs.items():
+            dataset = as_dataset(data)
+            if dataset is not None:
+                run.dataset(dataset, name=name)
+    except TRACKING_ERRORS as exc:
+        if settings.strict:
+            _end_failed(run, exc)
+            raise
+        _report(run, f"the inputs of this fit are not all recorded: {exc}", stacklevel + 1)
+    return run
+
+
+def _open_run(settings: Settings, params: dict[str, Any], entrypoint: str) -> modelsync.Run:
+    """A new run, or the next fit of the run ``settings.run_name`` when it exists."""
+    repo = modelsync.Repo.open(settings.repo)
+    try:
+        options: dict[str, Any] = {
+            "repo": repo,
+            "params": params,
+            "strict": settings.strict,
+            "entrypoint": entrypoint,
+        }
+        if settings.run_name is not None:
+            with contextlib.suppress(UnknownRun):
+                return modelsync.start_run(resume=settings.run_name, **options)
+        return modelsync.start_run(name=settings.run_name, **options)
+    except BaseException:
+        repo.close()
+        raise
+
+
+def _end_failed(run: modelsync.Run, exc: BaseException) -> None:
+    """Commit the fit's failure; the fit's own exception is the one its caller sees."""
+    status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+    try:
+        run.finish(status, error="".join(traceback.format_exception(exc)))
+    except TRACKING_ERRORS:
+        pass
+    finally:
+        run.repo.close()
+
+
+def _report(run: modelsync.Run, message: str, stacklevel: int = 2) -> None:
+    """A tracking problem that did not stop the fit: listed in the run, and warned about."""
+    run.info.problems.append(message)
+    warnings.warn(f"run {run.name!r}: {message}", TrackingWarning, stacklevel=stacklevel + 1)
+
+
+@dataclass
+class _Finisher:
+    """What is recorded after the fit: scores, the model, search results, the final commit."""
+
+    run: modelsync.Run
+    model: Any
+    seconds: float
+    method: str
+    settings: Settings
+    metrics: dict[str, float] = field(default_factory=dict)
+    snapshot: bytes | None = field(default=None, repr=False)
+
+    def detach(self) -> bool:
+        """Prepare to finish on another thread; False when only this thread can finish."""
+        if not self.settings.copy_model:
+            return True
+        try:
+            self.snapshot = pickle.dumps(self.model, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # an unpicklable model (a lambda inside): finish it here instead
+            return False
+        return True
+
+    def finish(self) -> str | None:
+        """Record everything and commit the final status; returns the commit id."""
+        failure: BaseException | None = None
+        try:
+            self._record()
+        except BaseException as exc:
+            failure = exc
+        try:
+            status = "failed" if failure is not None and self.settings.strict else "finished"
+            error = None if failure is None else "".join(traceback.format_exception(failure))
+            commit = self.run.finish(status, error=error if status == "failed" else None)
+        finally:
+            self.run.repo.close()
+        if failure is not None:
+            raise failure
+        return commit
+
+    def _record(self) -> None:
+        # our own pickle, made in this process a moment ago from the fitted model
+        model = self.model if self.snapshot is None else pickle.loads(self.snapshot)  # noqa: S301
+        metrics = {"fit_time": self.seconds, **self.metrics}
+        if is_search(model):
+            metrics.update(search_metrics(model))
+        self._step("metrics are not recorded", lambda: self.run.log_metrics(metrics))
+        if self.settings.log_model is not False:
+            self._step("the model is not stored", lambda: self._save_model(model))
+        if is_search(model):
+            self._step("the search results are not recorded", lambda: record_search(self.run, model))
+
+    def _step(self, what: str, action: Callable[[], None]) -> None:
+        try:
+            action()
+        except ModelNotSerialisable as exc:
+            self._problem(f"{what}: {exc}", exc)
+        except TRACKING_ERRORS as exc:
+            self._problem(f"{what}: {exc}", exc)
+
+    def _problem(self, message: str, cause: BaseException | None = None) -> None:
+        if self.settings.strict:
+            raise TrackingError(f"run {self.run.name!r}: {message}") from cause
+        _report(self.run, message)
+
+    def _save_model(self, model: Any) -> None:
+        file_name, data = serialise(model, self.settings.log_model)
+        self.run.save(data, name=file_name)
+        self.run.save(manifest(model, file_name, self.method), name=MANIFEST)
+
+    def score(self, inputs: dict[str, Any]) -> None:
+        """``<set>_<score>`` metrics for the training data and each evaluation set."""
+        model = self.model
+        if is_search(model) and getattr(model, "refit", True) is False:
+            return  # no refitted model to score
+        scoring = self.settings.scoring
+        try:
+            scorer = check_scoring(model, scoring=scoring, allow_none=True)
+        except (ValueError, TypeError) as exc:
+            self._problem(f"no scores: {exc}", exc)
+            return
+        if scorer is None:
+            return
+        score_name = scoring if isinstance(scoring, str) else "score"
+        sets = {TRAIN: (inputs["X"], inputs["y"])}
+        for name in self.settings.eval_sets or {}:
+            sets[name] = (inputs[f"{name}.X"], inputs[f"{name}.y"])
+        for set_name, (X, y) in sets.items():
+            try:
+                value = scorer(model, X, y)
+            except Exception as exc:  # a scorer raises whatever its metric raises
+                self._problem(f"{set_name} scores are not recorded: {exc}", exc)
+                continue
+            values = value if isinstance(value, dict) else {score_name: value}
+            self.metrics.update({f"{set_name}_{key}": float(v) for key, v in values.items()})

@@ -1,0 +1,181 @@
+"""Response bodies of the run, metric, compare and checkpoint endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from ..metadata import MetricSummary, RunInfo
+from ..objects import TensorRecord
+from .schemas import JSONNumber, json_safe
+
+
+class RunOut(BaseModel):
+    name: str
+    status: str = Field(description="running, finished, failed, interrupted, or crashed")
+    parent: str | None
+    tags: list[str]
+    start_time: float
+    end_time: float | None
+    duration: float | None
+    head: str | None
+    heartbeat: float | None
+    error: str | None = None
+    problems: list[str] = Field(default_factory=list)
+    entrypoint: str | None = None
+    hostname: str | None = None
+    pid: int | None = None
+    metrics: dict[str, JSONNumber] = Field(description="latest value per metric key")
+
+    @classmethod
+    def of(cls, info: RunInfo) -> RunOut:
+        return cls(
+            name=info.name,
+            status=info.status,
+            parent=info.parent,
+            tags=list(info.tags),
+            start_time=info.start_time,
+            end_time=info.end_time,
+            duration=info.duration,
+            head=info.head,
+            heartbeat=info.heartbeat,
+            error=info.error,
+            problems=list(info.problems),
+            entrypoint=info.entrypoint,
+            hostname=info.hostname,
+            pid=info.pid,
+            metrics=json_safe(info.metrics),
+        )
+
+
+class RunRowOut(BaseModel):
+    """One row of the runs table: the run, and its params that differ within the page."""
+
+    name: str
+    status: str
+    parent: str | None
+    tags: list[str]
+    start_time: float
+    end_time: float | None
+    duration: float | None
+    head: str | None
+    params: dict[str, Any]
+    metrics: dict[str, JSONNumber]
+
+
+class RunListOut(BaseModel):
+    total: int = Field(description="runs matching the filter, over all pages")
+    offset: int
+    limit: int
+    runs: list[RunRowOut]
+    differing_params: list[str] = Field(description="param keys whose values differ on this page")
+    metric_keys: list[str] = Field(description="the metrics most runs of this page logged")
+
+
+class MetricSummaryOut(BaseModel):
+    key: str
+    count: int
+    last_step: int
+    last_value: JSONNumber
+    last_time: float
+    min: JSONNumber | None
+    max: JSONNumber | None
+
+    @classmethod
+    def of(cls, summary: MetricSummary) -> MetricSummaryOut:
+        return cls(**json_safe(summary.model_dump()))
+
+
+class RunCommitOut(BaseModel):
+    id: str
+    time: float
+    step: int | None
+    epoch: int | None
+    message: str
+    kind: str | None
+    metrics: dict[str, JSONNumber]
+
+
+class RunDetailOut(BaseModel):
+    info: RunOut
+    params: dict[str, Any]
+    metrics: list[MetricSummaryOut]
+    environment: dict[str, Any] | None = Field(description="python, platform, packages, git, cuda")
+    datasets: list[dict[str, Any]]
+    commits: list[RunCommitOut] = Field(description="the run's commits, oldest first")
+    labels: dict[str, str] = Field(description="label (best, last, ...) to commit id")
+
+
+class SeriesOut(BaseModel):
+    run: str
+    key: str
+    count: int = Field(description="points in the requested step range before downsampling")
+    downsampled: bool
+    steps: list[int]
+    values: list[float | None] = Field(description="null where the value is NaN or infinite")
+
+
+class ValueRow(BaseModel):
+    key: str
+    values: list[Any] = Field(description="one value per compared run, in order (null: absent)")
+    differs: bool
+
+
+class CompareOut(BaseModel):
+    runs: list[RunOut]
+    params: list[ValueRow]
+    metrics: list[ValueRow]
+    metric_keys: list[str] = Field(description="every metric key any of the runs logged")
+
+
+class TensorOut(BaseModel):
+    name: str
+    dtype: str
+    shape: list[int]
+    nbytes: int
+    device: str
+    aliases: list[str] = Field(default_factory=list, description="other places it is tied to")
+
+    @classmethod
+    def of(cls, record: TensorRecord, aliases: list[str] | None = None) -> TensorOut:
+        return cls(
+            name=record.name,
+            dtype=record.dtype,
+            shape=list(record.shape),
+            nbytes=record.nbytes,
+            device=record.device,
+            aliases=aliases or [],
+        )
+
+
+class PickledValue(BaseModel):
+    path: str
+    type: str
+
+
+class TensorListOut(BaseModel):
+    commit: str
+    manifest: str
+    total_bytes: int
+    tensors: list[TensorOut]
+    pickled: list[PickledValue] = Field(
+        description="values stored pickled: never unpickled by the server"
+    )
+
+
+class TensorChangeOut(BaseModel):
+    name: str
+    status: str = Field(description="unchanged, changed, added or removed")
+    old: TensorOut | None
+    new: TensorOut | None
+    l2: JSONNumber | None = Field(description="L2 norm of new - old")
+    relative: JSONNumber | None = Field(description="l2 / L2 norm of old")
+    max_abs: JSONNumber | None = Field(description="largest |new - old|")
+    note: str
+
+
+class TensorDiffOut(BaseModel):
+    a: str
+    b: str
+    tensors: list[TensorChangeOut]

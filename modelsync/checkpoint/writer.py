@@ -1,0 +1,415 @@
+"""Writing checkpoints: capture on the training thread, hash/compress/write in the background.
+
+``CheckpointWriter.capture`` walks a state dict (or a full Lightning checkpoint, or a module)
+and takes what must be taken before training goes on: a CPU copy of each tensor that may have
+changed. A tensor whose storage and version counter are those it had at the previous capture in
+this process cannot have changed, so it is neither copied nor hashed again: the snapshot reuses
+the chunk ids stored for it then. ``write`` hashes the copies, compresses them by byte planes
+and puts them into a pack batch (on the store's worker threads, which release the GIL) and
+writes the manifest; ``commit`` makes a commit of it.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..errors import RefConflict, UsageError
+from ..objects import FILE_MODE, CheckpointManifest, JSONValue, TensorRecord, TreeEntry
+from ..refs import BRANCH_PREFIX, HEAD, check_ref_name
+from ..store import Batch, ObjectStore, ObjectWriter
+from .structure import encode_structure
+from .tensors import byte_planes, byte_view, check_storable, contiguous_cpu, dtype_name
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..repo import Repo
+
+CHUNK_SIZE = 4 << 20
+CHECKPOINT_ENTRY = "checkpoint"
+_COMMIT_ATTEMPTS = 5
+
+
+@dataclass
+class _Stored:
+    """Where one tensor's bytes went: filled in by ``write``, reused by later captures."""
+
+    chunks: tuple[str, ...] | None = None
+
+
+@dataclass
+class _CacheEntry:
+    tensor: torch.Tensor  # held so that its storage, and so its address, cannot be reused
+    version: int
+    stored: _Stored
+
+
+@dataclass
+class _PendingTensor:
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    nbytes: int
+    device: str
+    planes: int
+    stored: _Stored
+    data: torch.Tensor | None  # a contiguous CPU tensor to write; None when reused
+
+
+@dataclass
+class SnapshotStats:
+    """What a capture and its write did; ``bytes_reused`` were neither copied nor hashed."""
+
+    tensors: int = 0
+    tensors_reused: int = 0
+    bytes_total: int = 0
+    bytes_reused: int = 0
+    bytes_copied: int = 0
+    bytes_hashed: int = 0
+    chunks_hashed: int = 0
+
+
+@dataclass
+class Snapshot:
+    """A checkpoint captured in memory, ready for ``CheckpointWriter.write``."""
+
+    structure: JSONValue
+    tensors: list[_PendingTensor]
+    meta: dict[str, Any]
+    stats: SnapshotStats = field(default_factory=SnapshotStats)
+
+    @property
+    def nbytes(self) -> int:
+        return self.stats.bytes_total
+
+
+@dataclass
+class WriterStats:
+    """Totals over every snapshot this writer captured and wrote."""
+
+    snapshots: int = 0
+    tensors: int = 0
+    tensors_reused: int = 0
+    bytes_total: int = 0
+    bytes_reused: int = 0
+    bytes_hashed: int = 0
+    chunks_hashed: int = 0
+
+
+def _identity(tensor: torch.Tensor) -> tuple[Any, ...]:
+    """Two tensors with the same identity are the same values in the same memory."""
+    if tensor.numel() == 0:
+        return ("empty", id(tensor))
+    return (
+        str(tensor.device),
+        tensor.untyped_storage().data_ptr(),
+        tensor.storage_offset(),
+        tuple(tensor.shape),
+        tuple(tensor.stride()),
+        tensor.dtype,
+    )
+
+
+def _version(tensor: torch.Tensor) -> int | None:
+    """The version counter, bumped by every in-place change; None where torch keeps none."""
+    if tensor.is_inference():
+        return None
+    return int(tensor._version)
+
+
+def checkpoint_meta(obj: Any) -> dict[str, Any]:
+    """Commit metadata a checkpoint carries itself: Lightning's epoch and global step."""
+    meta: dict[str, Any] = {"kind": "checkpoint"}
+    if isinstance(obj, dict):
+        for key, meta_key in (("global_step", "step"), ("epoch", "epoch")):
+            value = obj.get(key)
+            if type(value) is int:
+                meta[meta_key] = value
+    return meta
+
+
+class CheckpointWriter:
+    """Stores checkpoints in one repository; remembers what it stored for this process.
+
+    Use one writer per repository per process (``repo.checkpoint_writer``), so that its memory
+    of stored tensors spans every snapshot. ``capture`` may run on the training thread while an
+    earlier snapshot is still being written on another; write snapshots in the order they were
+    captured.
+    """
+
+    def __init__(self, repo: Repo, *, chunk_size: int = CHUNK_SIZE) -> None:
+        if chunk_size <= 0 or chunk_size % 64:
+            raise ValueError("chunk_size must be a positive multiple of 64 bytes")
+        self.repo = repo
+        self.chunk_size = chunk_size
+        self.stats = WriterStats()
+        self._cache: dict[tuple[Any, ...], _CacheEntry] = {}
+        self._lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
+
+    @property
+    def store(self) -> ObjectStore:
+        return self.repo.store
+
+    # ------------------------------------------------------------------ capture
+    def capture(self, obj: Any, *, copy: bool = True, reuse: bool = True) -> Snapshot:
+        """Take a snapshot of ``obj``: a state dict, a nested dict of tensors, or a module.
+
+        ``copy=True`` copies every tensor that may have changed, so training may go on at once;
+        ``copy=False`` keeps references (for a write that follows before anything changes).
+        ``reuse=False`` forgets what earlier snapshots stored: every tensor is hashed again
+        (needed only if tensors were changed behind torch's back, e.g. through ``.data`` or a
+        numpy view, which does not bump the version counter).
+        """
+        import torch
+
+        if isinstance(obj, torch.nn.Module):
+            obj = obj.state_dict()
+        with self._lock:
+            previous = self._cache if reuse else {}
+            capture = _Capture(self, previous, copy)
+            structure = encode_structure(obj, capture.add)
+            self._cache = capture.cache
+        return Snapshot(structure, capture.pending, checkpoint_meta(obj), capture.stats)
+
+    def _still_stored(self, stored: _Stored) -> bool:
+        return stored.chunks is not None and all(self.store.has(oid) for oid in stored.chunks)
+
+    # -------------------------------------------------------------------- write
+    def write(self, snapshot: Snapshot, batch: ObjectWriter) -> str:
+        """Hash, compress and write the snapshot's tensors and manifest into ``batch``.
+
+        Returns the manifest's id. Objects become durable when the batch closes; close it
+        before any ref points at the manifest.
+        """
+        submitted: list[tuple[_PendingTensor, list[Future[str]]]] = []
+        for pending in snapshot.tensors:
+            if pending.data is None:
+                continue
+            view = byte_view(pending.data)
+            futures = [
+                batch.submit(view[start : start + self.chunk_size], planes=pending.planes)
+                for start in range(0, pending.nbytes, self.chunk_size)
+            ]
+            submitted.append((pending, futures))
+        for pending, futures in submitted:
+            pending.stored.chunks = tuple(future.result() for future in futures)
+            snapshot.stats.bytes_hashed += pending.nbytes
+            snapshot.stats.chunks_hashed += len(futures)
+        records = []
+        for pending in snapshot.tensors:
+            assert pending.stored.chunks is not None
+            records.append(
+                TensorRecord(
+                    name=pending.name,
+                    dtype=pending.dtype,
+                    shape=pending.shape,
+                    nbytes=pending.nbytes,
+                    chunks=pending.stored.chunks,
+                    device=pending.device,
+                )
+            )
+        manifest = CheckpointManifest(self.chunk_size, tuple(records), snapshot.structure)
+        oid = batch.put(manifest.to_bytes())
+        for pending in snapshot.tensors:
+            pending.data = None
+        self._count(snapshot.stats)
+        return oid
+
+    def _count(self, stats: SnapshotStats) -> None:
+        with self._lock:
+            self.stats.snapshots += 1
+            self.stats.tensors += stats.tensors
+            self.stats.tensors_reused += stats.tensors_reused
+            self.stats.bytes_total += stats.bytes_total
+            self.stats.bytes_reused += stats.bytes_reused
+            self.stats.bytes_hashed += stats.bytes_hashed
+            self.stats.chunks_hashed += stats.chunks_hashed
+
+    # ------------------------------------------------------------------- commit
+    def commit(
+        self,
+        snapshot: Snapshot,
+        *,
+        message: str | None = None,
+        branch: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> str:
+        """Write ``snapshot`` and commit it onto ``branch`` (default: HEAD's branch).
+
+        The new commit's tree is the branch's previous tree with its ``checkpoint`` entry
+        replaced, so a run's other files stay. Returns the commit id.
+        """
+        ref = _target_ref(self.repo, branch)
+        with self.store.batch() as batch:
+            manifest_oid = self.write(snapshot, batch)
+            entry = TreeEntry("checkpoint", manifest_oid, snapshot.nbytes, FILE_MODE)
+            old = self.repo.refs.resolve(ref)
+            tree = _tree_with_entry(self.repo, old, entry, batch)
+        commit_meta = {**snapshot.meta, **(meta or {})}
+        text = message or _default_message(commit_meta)
+        attempts = 1
+        while True:
+            try:
+                return self.repo.commit_tree(
+                    tree, text, ref=ref, meta=commit_meta, expected_old=old
+                )
+            except RefConflict:
+                if attempts == _COMMIT_ATTEMPTS:
+                    raise
+                attempts += 1
+                old = self.repo.refs.resolve(ref)
+                tree = _tree_with_entry(self.repo, old, entry, self.store)
+
+    def save(
+        self,
+        obj: Any,
+        *,
+        message: str | None = None,
+        branch: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> str:
+        """Capture, write and commit in one call (the caller waits; tensors are not copied)."""
+        return self.commit(self.capture(obj, copy=False), message=message, branch=branch, meta=meta)
+
+    def save_async(
+        self,
+        obj: Any,
+        *,
+        message: str | None = None,
+        branch: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> Future[str]:
+        """Capture now (copying what changed), then write and commit on a background thread.
+
+        Snapshots are committed one at a time in the order they were taken. The future gives
+        the commit id, or raises what went wrong.
+        """
+        snapshot = self.capture(obj)
+        return self._background().submit(
+            self.commit, snapshot, message=message, branch=branch, meta=meta
+        )
+
+    def _background(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(
+                    max_workers=1, thread_name_prefix="modelsync-checkpoint"
+                )
+            return self._executor
+
+    def wait(self) -> None:
+        """Block until every snapshot given to ``save_async`` so far is committed (or failed)."""
+        with self._lock:
+            executor = self._executor
+        if executor is not None:
+            executor.submit(lambda: None).result()
+
+    def close(self) -> None:
+        """Finish the pending background commits and stop the background thread."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
+
+
+class _Capture:
+    """One walk over a checkpoint: the tensor table, and the cache for the next capture."""
+
+    def __init__(
+        self, writer: CheckpointWriter, previous: dict[tuple[Any, ...], _CacheEntry], copy: bool
+    ) -> None:
+        self.writer = writer
+        self.previous = previous
+        self.copy = copy
+        self.pending: list[_PendingTensor] = []
+        self.cache: dict[tuple[Any, ...], _CacheEntry] = {}
+        self.index: dict[tuple[Any, ...], int] = {}
+        self.stats = SnapshotStats()
+
+    def add(self, tensor: torch.Tensor, path: str) -> int:
+        check_storable(tensor, path)
+        identity = _identity(tensor)
+        known = self.index.get(identity)
+        if known is not None:
+            return known
+        nbytes = tensor.numel() * tensor.element_size()
+        data: torch.Tensor | None = None
+        stored = self._reused(identity)
+        if stored is None:
+            stored = _Stored()
+            try:
+                data = contiguous_cpu(tensor, copy=self.copy)
+            except RuntimeError as exc:
+                what = f"{dtype_name(tensor.dtype)} tensor at {path or 'the top level'}"
+                raise UsageError(f"cannot copy the {what} to the CPU: {exc}") from exc
+            version = _version(tensor)
+            if version is not None:
+                self.cache[identity] = _CacheEntry(tensor, version, stored)
+            if data.data_ptr() != tensor.data_ptr():
+                self.stats.bytes_copied += nbytes
+        else:
+            self.stats.tensors_reused += 1
+            self.stats.bytes_reused += nbytes
+        self.stats.tensors += 1
+        self.stats.bytes_total += nbytes
+        self.pending.append(
+            _PendingTensor(
+                name=path,
+                dtype=dtype_name(tensor.dtype),
+                shape=tuple(tensor.shape),
+                nbytes=nbytes,
+                device=str(tensor.device),
+                planes=byte_planes(tensor.dtype),
+                stored=stored,
+                data=data,
+            )
+        )
+        self.index[identity] = len(self.pending) - 1
+        return len(self.pending) - 1
+
+    def _reused(self, identity: tuple[Any, ...]) -> _Stored | None:
+        """The stored bytes of a tensor unchanged since the previous capture, if any."""
+        entry = self.previous.get(identity)
+        if entry is None or _version(entry.tensor) != entry.version:
+            return None
+        if not self.writer._still_stored(entry.stored):
+            return None
+        self.cache[identity] = entry
+        return entry.stored
+
+
+def _target_ref(repo: Repo, branch: str | None) -> str:
+    if branch is not None:
+        name = branch.removeprefix(BRANCH_PREFIX)
+        check_ref_name(name)
+        return BRANCH_PREFIX + name
+    return repo.refs.symbolic_target(HEAD) or HEAD
+
+
+def _tree_with_entry(
+    repo: Repo, parent: str | None, entry: TreeEntry, writer: Batch | ObjectStore
+) -> str:
+    files = repo.flatten_tree(repo.read_commit(parent).tree) if parent else {}
+    files[CHECKPOINT_ENTRY] = entry
+    return repo.write_tree(files, writer=writer)
+
+
+def _default_message(meta: dict[str, Any]) -> str:
+    parts = [f"{key} {meta[key]}" for key in ("epoch", "step") if key in meta]
+    return "checkpoint" + (f" ({', '.join(parts)})" if parts else "")
+
+
+def save_checkpoint(
+    repo: Repo,
+    obj: Any,
+    message: str | None = None,
+    branch: str | None = None,
+    *,
+    meta: dict[str, Any] | None = None,
+) -> str:
+    """Store ``obj`` as a checkpoint commit with the repository's shared writer."""
+    return repo.checkpoint_writer.save(obj, message=message, branch=branch, meta=meta)

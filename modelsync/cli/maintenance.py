@@ -1,0 +1,83 @@
+"""Keeping a repository healthy: fsck (verify), gc (remove unreachable objects), reindex."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.text import Text
+
+from ..diff import format_size
+from .common import (
+    JsonOption,
+    RepoOption,
+    console,
+    exit_with_error,
+    print_json,
+    progress_bar,
+    repository,
+)
+
+
+def fsck(json_output: JsonOption = False, repo_path: RepoOption = None) -> None:
+    """Verify every stored object, and that everything refs reach exists.
+
+    Exits non-zero, naming each object by id, when something is corrupt or missing.
+
+    Example: modelsync fsck --json
+    """
+    with repository(repo_path) as repo, progress_bar("Checking objects") as progress:
+        report = repo.fsck(progress=progress)
+    if json_output:
+        print_json(report.to_json())
+    else:
+        for oid in report.corrupt:
+            console.print(Text(f"corrupt object {oid}", style="red"))
+        for oid, context in report.missing:
+            console.print(Text(f"missing object {oid} ({context})", style="red"))
+        for name in report.dangling_refs:
+            console.print(Text(f"dangling ref {name}: it points at a missing object", style="red"))
+        console.print(f"checked {report.checked} objects")
+    if not report.ok:
+        problems = len(report.corrupt) + len(report.missing) + len(report.dangling_refs)
+        exit_with_error(f"fsck found {problems} problem{'s' if problems != 1 else ''}")
+
+
+def gc(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", "-n", help="Only report what would be removed.")
+    ] = False,
+    json_output: JsonOption = False,
+    repo_path: RepoOption = None,
+) -> None:
+    """Remove objects that no branch, tag, HEAD or staged file reaches.
+
+    Example: modelsync gc --dry-run
+    """
+    with repository(repo_path) as repo, progress_bar("Collecting garbage") as progress:
+        report = repo.gc(dry_run=dry_run, progress=progress)
+    if json_output:
+        print_json(report.to_json())
+        return
+    count = len(report.unreachable)
+    size = format_size(report.bytes_freed)
+    if dry_run:
+        console.print(f"would remove {count} unreachable objects ({size})")
+    else:
+        console.print(f"removed {report.removed} unreachable objects ({size})")
+
+
+def reindex(repo_path: RepoOption = None) -> None:
+    """Rebuild the SQLite catalog from the commits that refs reach.
+
+    Example: modelsync reindex
+    """
+    with repository(repo_path) as repo, progress_bar("Reindexing") as progress:
+        count = repo.reindex(progress=progress)
+    console.print(f"reindexed {count} commits")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(fsck)
+    app.command()(gc)
+    app.command()(reindex)

@@ -1,0 +1,166 @@
+"""Metric points in the SQLite catalog: written live in batches, rebuilt identically by reindex."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import modelsync
+from modelsync import runs
+from modelsync.db import Catalog
+from modelsync.errors import TrackingError, TrackingWarning
+from modelsync.metric_writer import MetricWriter
+from modelsync.metrics import decode_segment
+from modelsync.repo import Repo
+
+TABLES = {
+    "runs": "name",
+    "params": "run, key",
+    "metric_chunks": "run, key, seq",
+    "metric_keys": "run, key",
+    "commits": "id",
+}
+
+
+def _rows(repo: Repo) -> dict[str, list[tuple[Any, ...]]]:
+    return {
+        table: [tuple(row) for row in repo.catalog.query(f"SELECT * FROM {table} ORDER BY {order}")]
+        for table, order in TABLES.items()
+    }
+
+
+def _answers(repo: Repo) -> list[str]:
+    out = []
+    for info in runs.list_runs(repo):
+        out.append(info.model_dump_json())
+        out.append(repr(sorted(runs.get_params(repo, info.name).items())))
+        for key, summary in runs.get_metric_summaries(repo, info.name).items():
+            out.append(summary.model_dump_json())
+            out += [p.model_dump_json() for p in runs.metric_series(repo, info.name, key)]
+    return out
+
+
+def _populate(repo: Repo) -> None:
+    with modelsync.start_run("a", repo=repo, params={"opt": {"lr": 0.1}}, tags=["x"]) as run:
+        for step in range(500):
+            run.log_metrics({"loss": 1.0 / (step + 1), "acc": math.nan if step % 7 else step})
+            if step == 250:
+                run.flush()
+                run._commit("snapshot", "halfway")
+        run.log_params({"epochs": 2})
+        run.tag("best")
+    with modelsync.start_run(repo=repo, resume="a") as run:
+        run.log_metrics({"loss": -math.inf})
+    with pytest.raises(RuntimeError), modelsync.start_run("b", repo=repo) as run:
+        run.log_metrics({"loss": 2.0}, step=5)
+        raise RuntimeError("stop")
+    with modelsync.start_run("c", repo=repo, parent="a"):
+        pass
+
+
+def test_reindex_rebuilds_runs_params_and_metrics_identically(repo: Repo) -> None:
+    _populate(repo)
+    rows, answers = _rows(repo), _answers(repo)
+    assert len(rows["runs"]) == 3 and len(rows["metric_chunks"]) > 4
+    repo.reindex()
+    assert _rows(repo) == rows
+    assert _answers(repo) == answers
+
+
+def test_an_emptied_catalog_is_rebuilt_from_commits_alone(repo: Repo, tmp_path: Path) -> None:
+    _populate(repo)
+    answers = _answers(repo)
+    repo.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(repo.control_dir / "index.db") + suffix).unlink(missing_ok=True)
+    fresh = Repo.open(repo.work_tree)
+    assert runs.list_runs(fresh) == []
+    fresh.reindex()
+    assert _answers(fresh) == answers
+    fresh.close()
+
+
+def test_points_flushed_live_are_counted_once_after_their_commit(repo: Repo) -> None:
+    run = modelsync.start_run("once", repo=repo)
+    for step in range(10):
+        run.log_metrics({"x": float(step)})
+        if step % 3 == 0:
+            run.flush()
+    run.finish()
+    assert runs.get_metric_summaries(repo, "once")["x"].count == 10
+    chunks = repo.catalog.query(
+        "SELECT seq, count FROM metric_chunks WHERE run='once' ORDER BY seq"
+    )
+    assert [(r["seq"], r["count"]) for r in chunks] == [(0, 1), (1, 3), (4, 3), (7, 3)]
+
+
+def test_the_writer_flushes_in_the_background(repo: Repo) -> None:
+    run = modelsync.start_run("background", repo=repo)
+    run._writer._interval = 0.01
+    run._writer._wake.set()
+    run.log_metrics({"x": 1.0})
+    deadline = time.monotonic() + 10
+    while not runs.metric_series(repo, "background", "x") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [p.value for p in runs.metric_series(repo, "background", "x")] == [1.0]
+    run.finish()
+
+
+def test_the_buffer_is_bounded_when_the_writer_falls_behind(repo: Repo) -> None:
+    writer = MetricWriter(repo.catalog, "bounded", flush_points=40, max_points=100)
+    for _ in range(1000):
+        writer.log({"a": 1.0, "b": 2.0}, None)
+        assert writer._buffer.count < 100
+    segment, blocks = writer.pending_segment()
+    assert decode_segment(segment).count == 2000 and blocks >= 10
+    assert writer.error is None
+
+
+def test_a_failing_catalog_loses_no_point_and_the_commit_indexes_them(
+    repo: Repo, tmp_path: Path
+) -> None:
+    run = modelsync.start_run("kept", repo=repo)
+    working = run._writer.catalog
+    (tmp_path / "not-a-db").mkdir()
+    run._writer.catalog = Catalog(tmp_path / "not-a-db")
+    run.log_metrics({"x": 1.0})
+    with pytest.raises(TrackingError, match="could not be indexed"):
+        run.flush()
+    run.log_metrics({"x": 2.0})
+    run._writer.catalog = working
+    run.finish()
+    assert [p.value for p in runs.metric_series(repo, "kept", "x")] == [1.0, 2.0]
+
+
+def test_without_strict_a_failing_catalog_warns_and_marks_the_run(
+    repo: Repo, tmp_path: Path
+) -> None:
+    run = modelsync.start_run("marked", repo=repo, strict=False)
+    working = run._writer.catalog
+    (tmp_path / "not-a-db").mkdir()
+    run._writer.catalog = Catalog(tmp_path / "not-a-db")
+    run.log_metrics({"x": 1.0})
+    run._writer.flush()  # as the background thread does
+    with pytest.warns(TrackingWarning, match="kept for the next commit"):
+        run.log_metrics({"x": 2.0})
+    run._writer.flush()
+    run.log_metrics({"x": 3.0})  # reported once per run, not at every flush
+    run._writer.catalog = working
+    run.finish()
+    assert [p.value for p in runs.metric_series(repo, "marked", "x")] == [1.0, 2.0, 3.0]
+    assert len(runs.get_run(repo, "marked").problems) == 1
+
+
+def test_the_heartbeat_moves_forward(repo: Repo) -> None:
+    run = modelsync.start_run("beating", repo=repo)
+    before = runs.get_run(repo, "beating").heartbeat
+    assert before is not None
+    time.sleep(0.01)
+    run._writer.beat()
+    after = runs.get_run(repo, "beating").heartbeat
+    assert after is not None and after > before
+    run.finish()

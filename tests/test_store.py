@@ -1,0 +1,157 @@
+"""The object stores: write once, read back verified, loose or packed, on disk or in memory."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from modelsync.errors import ObjectCorrupt, ObjectMissing
+from modelsync.hashing import sha256_hex
+from modelsync.store import DiskStore, MemoryStore
+from modelsync.store.disk import STALE_AFTER
+
+# Raw bytes, and bytes with enough repetition that zstd keeps the compressed form.
+payloads = st.one_of(
+    st.binary(max_size=4096),
+    st.builds(lambda unit, count: unit * count, st.binary(min_size=1, max_size=16), st.integers(1, 2000)),
+)
+PLANES = st.sampled_from([1, 2, 4, 8])
+FUNCTION_SCOPED = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> DiskStore:
+    return DiskStore(tmp_path / "objects")
+
+
+def _pack_files(store: DiskStore) -> list[Path]:
+    return sorted(store.pack_dir.glob("*.pack")) if store.pack_dir.is_dir() else []
+
+
+@FUNCTION_SCOPED
+@given(data=payloads, planes=PLANES)
+def test_any_bytes_round_trip_as_a_loose_object(store: DiskStore, data: bytes, planes: int) -> None:
+    oid = store.put(data, planes=planes)
+    assert oid == sha256_hex(data)
+    assert store.get(oid) == data
+
+
+@FUNCTION_SCOPED
+@given(items=st.lists(st.tuples(payloads, PLANES), max_size=8))
+def test_any_bytes_round_trip_through_a_pack(store: DiskStore, items: list[tuple[bytes, int]]) -> None:
+    with store.batch() as batch:
+        oids = [batch.put(data, planes=planes) for data, planes in items]
+    for oid, (data, _planes) in zip(oids, items, strict=True):
+        assert store.get(oid) == data
+    # A second handle reads the pack from its index on disk, not from the writer's memory.
+    fresh = DiskStore(store.root)
+    for oid, (data, _planes) in zip(oids, items, strict=True):
+        assert fresh.get(oid) == data
+
+
+def test_batch_objects_become_visible_together_on_close(store: DiskStore) -> None:
+    with store.batch() as batch:
+        oid = batch.put(b"in a pack")
+        assert not store.has(oid)
+    assert store.has(oid)
+    assert len(_pack_files(store)) == 1
+
+
+def test_submitted_objects_are_written_by_close(store: DiskStore) -> None:
+    with store.batch() as batch:
+        futures = [batch.submit(bytes([i]) * 1000, planes=4) for i in range(20)]
+    assert [store.get(f.result()) for f in futures] == [bytes([i]) * 1000 for i in range(20)]
+
+
+def test_an_aborted_batch_leaves_no_file(store: DiskStore) -> None:
+    with pytest.raises(RuntimeError), store.batch() as batch:
+        batch.put(b"doomed")
+        raise RuntimeError("writer failed")
+    assert _pack_files(store) == []
+    assert list(store.pack_dir.iterdir()) == []
+
+
+def test_a_batch_of_known_objects_writes_no_pack(store: DiskStore) -> None:
+    store.put(b"already here")
+    with store.batch() as batch:
+        batch.put(b"already here")
+    assert _pack_files(store) == []
+
+
+def test_missing_object_is_reported_by_id(store: DiskStore) -> None:
+    with pytest.raises(ObjectMissing, match="f" * 64):
+        store.get("f" * 64)
+
+
+def test_corrupt_loose_object_is_reported_by_id(store: DiskStore) -> None:
+    oid = store.put(b"precious weights")
+    path = store.root / oid[:2] / oid[2:]
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ObjectCorrupt, match=oid):
+        store.get(oid)
+
+
+def test_corrupt_pack_record_is_reported_by_id(store: DiskStore) -> None:
+    with store.batch() as batch:
+        first = batch.put(b"first record")
+        second = batch.put(b"second record")
+    pack = _pack_files(store)[0]
+    data = bytearray(pack.read_bytes())
+    data[data.index(b"second")] ^= 0xFF
+    pack.write_bytes(bytes(data))
+    fresh = DiskStore(store.root)
+    assert fresh.get(first) == b"first record"
+    with pytest.raises(ObjectCorrupt, match=second):
+        fresh.get(second)
+
+
+def test_iter_ids_lists_loose_and_packed_objects(store: DiskStore) -> None:
+    loose = store.put(b"loose")
+    with store.batch() as batch:
+        packed = batch.put(b"packed")
+    assert sorted(DiskStore(store.root).iter_ids()) == sorted([loose, packed])
+
+
+def test_remove_rewrites_a_pack_without_the_removed_objects(store: DiskStore) -> None:
+    with store.batch() as batch:
+        keep = batch.put(b"keep me")
+        drop = batch.put(b"drop me")
+    loose = store.put(b"loose garbage")
+    assert store.remove({drop, loose}) == 2
+    fresh = DiskStore(store.root)
+    assert sorted(fresh.iter_ids()) == [keep]
+    assert fresh.get(keep) == b"keep me"
+
+
+def test_stale_temporaries_are_removed_but_fresh_ones_are_kept(store: DiskStore) -> None:
+    store.pack_dir.mkdir(parents=True)
+    stale = store.pack_dir / "tmp-crashed.pack"
+    fresh = store.pack_dir / "tmp-writing.pack"
+    for path in (stale, fresh):
+        path.write_bytes(b"partial")
+    old = time.time() - STALE_AFTER - 60
+    os.utime(stale, (old, old))
+    assert store.remove_stale_temporaries() == 1
+    assert not stale.exists()
+    assert fresh.exists()
+
+
+def test_memory_store_twin_behaves_like_the_disk_store() -> None:
+    store = MemoryStore()
+    with store.batch() as batch:
+        oid = batch.put(b"same interface")
+    assert store.get(oid) == b"same interface"
+    assert store.has(oid)
+    assert list(store.iter_ids()) == [oid]
+    assert store.remove({oid}) == 1
+    with pytest.raises(ObjectMissing):
+        store.get(oid)
