@@ -168,7 +168,8 @@ def cuda_info() -> CudaInfo | None:
     if torch is not None:
         info.cuda_version = getattr(torch.version, "cuda", None)
     if cuda_ready:
-        info.cudnn_version = str(torch.backends.cudnn.version())  # initialises CUDA otherwise
+        # asked any earlier, cuDNN would initialise CUDA itself
+        info.cudnn_version = str(torch.backends.cudnn.version())
     smi = _nvidia_smi()
     if smi is not None:
         info.driver_version, info.gpus = smi

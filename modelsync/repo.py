@@ -379,12 +379,13 @@ class Repo:
         """
         with self._locked_index() as index:
             tracked = list(index.entries)
-            removed: list[str] = []
+            selected: dict[str, None] = {}
             for pattern in paths:
                 hits = [rel for rel in self.work.expand([pattern], tracked) if rel in index.entries]
                 if not hits:
                     raise UsageError(f"pathspec {pattern!r} did not match any tracked file")
-                removed += [rel for rel in hits if rel not in removed]
+                selected.update(dict.fromkeys(hits))
+            removed = list(selected)
             if not cached and not force:
                 self._refuse_to_delete_changes(index, removed)
             for rel in removed:

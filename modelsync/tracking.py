@@ -262,9 +262,10 @@ class Run:
             if name is None:
                 raise UsageError("run.save(data) needs name= for bytes")
             stored = _check_file_name(name)
+            data = bytes(source)
             with self.repo.store.batch() as batch:
-                oid = batch.put(bytes(source))
-            self._files[stored] = TreeEntry("blob", oid, len(source), FILE_MODE)
+                oid = batch.put(data)
+            self._files[stored] = TreeEntry("blob", oid, len(data), FILE_MODE)
             return stored
         path = Path(os.fsdecode(os.fspath(source)))
         if not path.is_file():
@@ -388,6 +389,8 @@ class Run:
             segment, blocks = self._writer.pending_segment()
             if self._environment.seeds is not None:
                 self._environment.seeds = recorded_seeds()
+            head = self._head or parent_commit
+            tree = None
             try:
                 with self.repo.store.batch() as batch:
                     if snapshot is not None:
@@ -406,32 +409,21 @@ class Run:
                 }
                 if snapshot is not None and self._checkpoint is not None:
                     meta["checkpoint"] = self._checkpoint.oid
-                oid = self._commit_tree(tree, message, meta, parent_commit)
+                oid = self.repo.commit_tree(
+                    tree, message, ref=self.ref, meta=meta, expected_old=head, create=head is None
+                )
             except OSError as exc:
                 raise _repository_error(self.repo, exc) from exc
             except sqlite3.Error as exc:
+                # The commit is made (only indexing it failed): keep the run in step with it.
+                current = self.repo.refs.resolve(self.ref)
+                if current not in (None, head) and self.repo.read_commit(current).tree == tree:
+                    self._writer.committed(blocks)
+                    self._head = current
                 raise _catalog_error(self.repo, exc) from exc
             self._writer.committed(blocks)
             self._head = oid
             return oid
-
-    def _commit_tree(
-        self, tree: str, message: str, meta: dict[str, object], parent_commit: str | None
-    ) -> str:
-        head = self._head or parent_commit
-        try:
-            return self.repo.commit_tree(
-                tree, message, ref=self.ref, meta=meta, expected_old=head, create=head is None
-            )
-        except sqlite3.Error:
-            current = self.repo.refs.resolve(self.ref)
-            if (
-                current is not None
-                and current != head
-                and self.repo.read_commit(current).tree == tree
-            ):
-                self._head = current
-            raise
 
     def _tree_files(self, batch: Any, segment: bytes) -> dict[str, TreeEntry]:
         def blob(data: bytes) -> TreeEntry:

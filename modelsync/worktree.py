@@ -188,7 +188,7 @@ class FileUpdate:
         for tmp, dest in self._staged:
             dest.parent.mkdir(parents=True, exist_ok=True)
             if dest.is_dir():
-                dest.rmdir()
+                _remove_empty_tree(dest)
             os.replace(tmp, dest)
             touched.update((tmp.parent, dest.parent))
         for directory in touched:
@@ -206,3 +206,9 @@ class FileUpdate:
             except OSError:
                 return
             directory = directory.parent
+
+
+def _remove_empty_tree(directory: Path) -> None:
+    """Remove a directory that holds only (possibly nested) empty directories."""
+    for dirpath, _dirs, _files in os.walk(directory, topdown=False):
+        os.rmdir(dirpath)

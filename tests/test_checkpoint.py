@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import fractions
 import math
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -236,6 +238,27 @@ def test_tensors_on_a_gpu_are_stored_from_the_cpu_and_can_go_back(repo: Repo) ->
     assert torch.equal(on_cpu["weight"], state["weight"].cpu())
     back = repo.load_checkpoint(commit, map_location=None)
     assert back["weight"].device.type == "cuda" and back["cpu"].device.type == "cpu"
+    assert torch.equal(back["weight"], state["weight"])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_async_captures_of_gpu_tensors_copy_what_changed(repo: Repo) -> None:
+    model = torch.nn.Linear(256, 256).cuda()
+    writer = repo.checkpoint_writer
+    first = writer.commit(writer.capture(model))
+    expected_first = {k: v.cpu() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        model.bias.add_(1.0)
+    captured_bias = model.bias.detach().cpu()
+    snapshot = writer.capture(model)
+    assert snapshot.stats.tensors_reused == 1  # the weight: same storage, same version
+    with torch.no_grad():
+        model.bias.add_(1.0)  # after the capture: must not leak into the snapshot
+    second = writer.commit(snapshot)
+    assert_same_value(dict(repo.load_checkpoint(first)), expected_first)
+    loaded = repo.load_checkpoint(second)
+    assert torch.equal(loaded["bias"], captured_bias)
+    assert torch.equal(loaded["weight"], model.weight.detach().cpu())
 
 
 def test_unsupported_tensors_are_refused_with_their_path(repo: Repo) -> None:
@@ -317,6 +340,34 @@ def test_a_snapshot_is_a_copy_training_may_change_at_once(repo: Repo) -> None:
         model.weight.mul_(3.0)
     loaded = repo.load_checkpoint(writer.commit(snapshot))
     assert all(torch.equal(loaded[k], before[k]) for k in before)
+
+
+def test_async_captures_copy_into_the_buffers_of_the_last_written_snapshot(repo: Repo) -> None:
+    model = torch.nn.Linear(64, 64)
+    writer = repo.checkpoint_writer
+    first = writer.capture(model)
+    first_buffers = {p.data.data_ptr() for p in first.tensors if p.data is not None}
+    first_commit = writer.commit(first)
+    expected_first = OrderedDict((k, v.clone()) for k, v in model.state_dict().items())
+    with torch.no_grad():
+        model.weight.add_(1.0)
+        model.bias.add_(1.0)
+    second = writer.capture(model)
+    assert {p.data.data_ptr() for p in second.tensors if p.data is not None} == first_buffers
+    second_commit = writer.commit(second)
+    assert_same_value(repo.load_checkpoint(first_commit), expected_first)
+    assert_same_value(repo.load_checkpoint(second_commit), model.state_dict())
+
+
+def test_a_synchronous_save_never_lends_the_callers_tensors_as_buffers(repo: Repo) -> None:
+    kept = torch.nn.Linear(8, 8)
+    before = OrderedDict((k, v.clone()) for k, v in kept.state_dict().items())
+    writer = repo.checkpoint_writer
+    writer.save(kept)
+    other = torch.nn.Linear(8, 8)
+    writer.commit(writer.capture(other))
+    writer.commit(writer.capture(torch.nn.Linear(8, 8)))
+    assert_same_value(kept.state_dict(), before)
 
 
 def test_a_snapshot_never_written_is_not_reused(repo: Repo) -> None:
@@ -433,15 +484,29 @@ def test_a_commit_without_checkpoint_is_a_clear_error(repo: Repo) -> None:
 
 # --------------------------------------------------------------------------- pickles
 def test_values_that_need_pickle_load_only_when_trusted(repo: Repo) -> None:
-    state = {"hyper_parameters": {"args": argparse.Namespace(lr=0.1)}, "w": torch.ones(1)}
+    state = {"hyper_parameters": {"ratio": fractions.Fraction(1, 3)}, "w": torch.ones(1)}
     commit = repo.save_checkpoint(state)
-    with pytest.raises(UnsafeLoad, match=r"argparse\.Namespace at hyper_parameters/args"):
+    with pytest.raises(UnsafeLoad, match=r"fractions\.Fraction at hyper_parameters/ratio"):
         repo.load_checkpoint(commit)
     assert describe_checkpoint(repo, commit).pickled == [
-        ("hyper_parameters/args", "argparse.Namespace")
+        ("hyper_parameters/ratio", "fractions.Fraction")
     ]
     loaded = repo.load_checkpoint(commit, trusted=True)
-    assert loaded["hyper_parameters"]["args"] == argparse.Namespace(lr=0.1)
+    assert loaded["hyper_parameters"]["ratio"] == fractions.Fraction(1, 3)
+
+
+def test_common_hyper_parameter_types_load_without_pickle(repo: Repo) -> None:
+    state = {
+        "hyper_parameters": {
+            "args": argparse.Namespace(lr=0.1, layers=[2, 3], data=Path("data/train")),
+            "root": Path("/data/imagenet"),
+        }
+    }
+    commit = repo.save_checkpoint(state)
+    assert describe_checkpoint(repo, commit).pickled == []
+    loaded = repo.load_checkpoint(commit)
+    assert loaded == state
+    assert type(loaded["hyper_parameters"]["args"]) is argparse.Namespace
 
 
 def test_unpicklable_values_are_refused_at_save(repo: Repo) -> None:

@@ -40,7 +40,9 @@ def test_tiny_objects_are_stored_raw() -> None:
     assert encode(b"a" * 10)[0] == RAW
 
 
-@pytest.mark.parametrize(("codec", "payload"), [(ZSTD, b"not zstd"), (ZSTD_PLANES, b"\x04"), (9, b"")])
+@pytest.mark.parametrize(
+    ("codec", "payload"), [(ZSTD, b"not zstd"), (ZSTD_PLANES, b"\x04"), (9, b"")]
+)
 def test_undecodable_payloads_raise_codec_error(codec: int, payload: bytes) -> None:
     with pytest.raises(CodecError):
         decode(codec, payload)

@@ -34,7 +34,7 @@ def test_an_unreadable_index_is_reported_with_a_way_out(tmp_path: Path, content:
 
 def test_a_stale_index_lock_is_reported(tmp_path: Path) -> None:
     (tmp_path / "index.lock").write_text("999")
-    with pytest.raises(IndexLocked, match="index.lock"), Index.locked(tmp_path / "index", 0.05):
+    with pytest.raises(IndexLocked, match=r"index\.lock"), Index.locked(tmp_path / "index", 0.05):
         pass
 
 

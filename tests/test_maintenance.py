@@ -49,7 +49,9 @@ def test_fsck_names_a_corrupt_pack_record(repo: Repo) -> None:
     repo.commit("weights")
     blob = repo.commit_files("HEAD")["weights.bin"].oid
     assert not loose_path(repo, blob).exists()
-    [pack] = [p for p in (repo.control_dir / "objects/pack").glob("*.pack") if content in p.read_bytes()]
+    [pack] = [
+        p for p in (repo.control_dir / "objects/pack").glob("*.pack") if content in p.read_bytes()
+    ]
     data = pack.read_bytes()
     pack.write_bytes(data.replace(content, content[:-1] + bytes([content[-1] ^ 0xFF])))
     report = Repo.open(repo.work_tree).fsck()
@@ -111,15 +113,21 @@ def catalog_rows(repo: Repo) -> list[tuple[object, ...]]:
     commit_files(repo, {"a.txt": "1"})
     repo.create_branch("side")
     commit_files(repo, {"a.txt": "2"})
-    repo.commit_tree(repo.read_commit(repo.resolve("HEAD")).tree, "run", ref="refs/heads/runs/r",
-                     meta={"run": "r", "step": 7, "epoch": 1, "metrics": {"loss": float("nan")}})
+    repo.commit_tree(
+        repo.read_commit(repo.resolve("HEAD")).tree,
+        "run",
+        ref="refs/heads/runs/r",
+        meta={"run": "r", "step": 7, "epoch": 1, "metrics": {"loss": float("nan")}},
+    )
     repo.checkout("HEAD", create_branch="tmp")
     repo.checkout(repo.resolve("HEAD"))
     commit_files(repo, {"a.txt": "detached"})
     return [tuple(row) for row in repo.catalog.query("SELECT * FROM commits ORDER BY id")]
 
 
-def test_reindex_rebuilds_identical_rows(repo: Repo, catalog_rows: list[tuple[object, ...]]) -> None:
+def test_reindex_rebuilds_identical_rows(
+    repo: Repo, catalog_rows: list[tuple[object, ...]]
+) -> None:
     (repo.control_dir / "index.db").unlink()
     fresh = Repo.open(repo.work_tree)
     assert fresh.reindex() == len(catalog_rows)

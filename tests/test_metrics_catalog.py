@@ -164,3 +164,27 @@ def test_the_heartbeat_moves_forward(repo: Repo) -> None:
     after = runs.get_run(repo, "beating").heartbeat
     assert after is not None and after > before
     run.finish()
+
+
+def test_a_commit_whose_indexing_fails_still_counts_and_its_points_are_not_repeated(
+    repo: Repo, tmp_path: Path
+) -> None:
+    run = modelsync.start_run("indexed-later", repo=repo)
+    working = repo.catalog
+    run.log_metrics({"x": 1.0})
+    run.flush()
+    (tmp_path / "not-a-db").mkdir()
+    repo.catalog = Catalog(tmp_path / "not-a-db")
+    with pytest.raises(TrackingError, match="catalog"):
+        run._commit("snapshot", "made, not indexed")
+    repo.catalog = working
+    assert run.head == repo.refs.resolve("refs/heads/runs/indexed-later")
+    run.log_metrics({"x": 2.0})
+    run.finish()
+    repo.reindex()
+    assert [p.value for p in runs.metric_series(repo, "indexed-later", "x")] == [1.0, 2.0]
+    assert [c.meta["kind"] for _, c in repo.log("runs/indexed-later")] == [
+        "status",
+        "snapshot",
+        "start",
+    ]

@@ -39,7 +39,9 @@ def test_tree_bytes_do_not_depend_on_insertion_order() -> None:
 
 
 def test_tree_round_trips() -> None:
-    tree = Tree({"a.txt": TreeEntry("blob", OID_A, 5), "sub": TreeEntry("tree", OID_B, 0, "040000")})
+    tree = Tree(
+        {"a.txt": TreeEntry("blob", OID_A, 5), "sub": TreeEntry("tree", OID_B, 0, "040000")}
+    )
     assert Tree.from_bytes(tree.to_bytes()) == tree
 
 
@@ -76,7 +78,11 @@ def test_malformed_bytes_raise_malformed_object(reader: object, data: bytes) -> 
 
 
 def test_unknown_tree_entry_kind_is_malformed() -> None:
-    data = b'{"entries":{"x":{"id":"' + OID_A.encode() + b'","kind":"weird","mode":"100644","size":1}},"type":"tree"}'
+    data = (
+        b'{"entries":{"x":{"id":"'
+        + OID_A.encode()
+        + b'","kind":"weird","mode":"100644","size":1}},"type":"tree"}'
+    )
     with pytest.raises(MalformedObject):
         Tree.from_bytes(data)
 

@@ -40,13 +40,17 @@ def commit_files(repo: Repo, files: dict[str, str], message: str = "update") -> 
 def snapshot(root: Path) -> dict[str, bytes]:
     """Every file under ``root`` (control directory included) and its content."""
     return {
-        p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
     }
 
 
 def with_lock_timeout(repo: Repo, seconds: float) -> Repo:
     config = repo.control_dir / "config.toml"
-    config.write_text(config.read_text().replace("lock_timeout = 10.0", f"lock_timeout = {seconds}"))
+    config.write_text(
+        config.read_text().replace("lock_timeout = 10.0", f"lock_timeout = {seconds}")
+    )
     return Repo.open(repo.work_tree)
 
 
@@ -266,7 +270,7 @@ def test_checkout_refuses_to_clobber_local_changes(repo: Repo) -> None:
     commit_files(repo, {"a.txt": "2"})
     write("a.txt", "precious local edit")
     before = snapshot(repo.work_tree)
-    with pytest.raises(WorkingTreeDirty, match="local changes to 'a.txt'"):
+    with pytest.raises(WorkingTreeDirty, match=r"local changes to 'a\.txt'"):
         repo.checkout("HEAD~1")
     assert snapshot(repo.work_tree) == before
     repo.checkout("HEAD~1", force=True)
@@ -284,7 +288,7 @@ def test_checkout_refuses_to_clobber_staged_changes_and_untracked_files(repo: Re
     repo.reset(mode="hard")
     repo.checkout("old")
     write("b.txt", "untracked in the way")
-    with pytest.raises(WorkingTreeDirty, match="untracked file 'b.txt'"):
+    with pytest.raises(WorkingTreeDirty, match=r"untracked file 'b\.txt'"):
         repo.checkout("main")
 
 
@@ -379,7 +383,11 @@ def test_tags_lightweight_and_annotated(repo: Repo) -> None:
     assert repo.tags()["light"] == first
     annotated = repo.tag_object("v1")
     assert annotated is not None
-    assert (annotated.target, annotated.message, annotated.tagger) == (first, "first release", repo.author)
+    assert (annotated.target, annotated.message, annotated.tagger) == (
+        first,
+        "first release",
+        repo.author,
+    )
     assert repo.tag_object("light") is None
 
 
@@ -392,3 +400,14 @@ def test_an_existing_tag_is_refused_without_writing_a_tag_object(repo: Repo) -> 
     assert sorted(repo.store.iter_ids()) == objects_before
     repo.delete_tag("v1")
     assert repo.tags() == {}
+
+
+def test_checkout_keeps_a_directory_holding_untracked_files(repo: Repo) -> None:
+    commit_files(repo, {"model": "a file"})
+    os.remove("model")
+    repo.add(["model"])
+    commit_files(repo, {"model/weights.bin": "tracked"})
+    write("model/notes.txt", "untracked, must survive")
+    with pytest.raises(WorkingTreeDirty, match="untracked file 'model'"):
+        repo.checkout("HEAD~1")
+    assert Path("model/notes.txt").read_text() == "untracked, must survive"

@@ -18,7 +18,9 @@ from modelsync.store.disk import STALE_AFTER
 # Raw bytes, and bytes with enough repetition that zstd keeps the compressed form.
 payloads = st.one_of(
     st.binary(max_size=4096),
-    st.builds(lambda unit, count: unit * count, st.binary(min_size=1, max_size=16), st.integers(1, 2000)),
+    st.builds(
+        lambda unit, count: unit * count, st.binary(min_size=1, max_size=16), st.integers(1, 2000)
+    ),
 )
 PLANES = st.sampled_from([1, 2, 4, 8])
 FUNCTION_SCOPED = settings(
@@ -45,7 +47,9 @@ def test_any_bytes_round_trip_as_a_loose_object(store: DiskStore, data: bytes, p
 
 @FUNCTION_SCOPED
 @given(items=st.lists(st.tuples(payloads, PLANES), max_size=8))
-def test_any_bytes_round_trip_through_a_pack(store: DiskStore, items: list[tuple[bytes, int]]) -> None:
+def test_any_bytes_round_trip_through_a_pack(
+    store: DiskStore, items: list[tuple[bytes, int]]
+) -> None:
     with store.batch() as batch:
         oids = [batch.put(data, planes=planes) for data, planes in items]
     for oid, (data, _planes) in zip(oids, items, strict=True):
@@ -155,3 +159,14 @@ def test_memory_store_twin_behaves_like_the_disk_store() -> None:
     assert store.remove({oid}) == 1
     with pytest.raises(ObjectMissing):
         store.get(oid)
+
+
+def test_a_reader_follows_objects_that_another_process_repacked(store: DiskStore) -> None:
+    with store.batch() as batch:
+        keep = batch.put(b"survives gc")
+        drop = batch.put(b"garbage")
+    reader = DiskStore(store.root)
+    assert reader.has(drop)
+    store.remove({drop})
+    assert reader.get(keep) == b"survives gc"
+    assert sorted(reader.iter_ids()) == [keep]

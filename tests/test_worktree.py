@@ -54,7 +54,11 @@ def test_files_skips_the_control_directory_and_ignored_files(tree: WorkTree) -> 
     (tree.root / ".modelsyncignore").write_text("*.md\ndata/\n")
     (tree.root / ".modelsync" / "HEAD").write_text("ref: refs/heads/main\n")
     assert list(tree.files()) == [
-        ".modelsyncignore", "a.txt", "b.txt", "sub/c.txt", "sub/deep/d.txt"
+        ".modelsyncignore",
+        "a.txt",
+        "b.txt",
+        "sub/c.txt",
+        "sub/deep/d.txt",
     ]
 
 
@@ -145,7 +149,16 @@ def test_file_update_turns_a_directory_into_a_file(tree: WorkTree) -> None:
 
 def test_file_update_refuses_a_file_that_is_in_the_way(tree: WorkTree) -> None:
     before = _snapshot(tree.root)
-    with pytest.raises(PathError, match="'a.txt' is in the way"), FileUpdate(tree.root) as update:
+    with pytest.raises(PathError, match=r"'a\.txt' is in the way"), FileUpdate(tree.root) as update:
         update.write("b.txt", _pieces(b"changed"), 0o644)
         update.write("a.txt/inside.txt", _pieces(b"x"), 0o644)
     assert _snapshot(tree.root) == before
+
+
+def test_file_update_replaces_a_directory_left_with_only_empty_directories(tree: WorkTree) -> None:
+    (tree.root / "sub" / "deep" / "empty").mkdir()
+    with FileUpdate(tree.root) as update:
+        update.remove("sub/c.txt")
+        update.remove("sub/deep/d.txt")
+        update.write("sub", _pieces(b"a file now"), 0o644)
+    assert (tree.root / "sub").read_bytes() == b"a file now"

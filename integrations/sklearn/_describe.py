@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import importlib
 import numbers
 import sys
@@ -16,9 +15,18 @@ MAX_ARRAY_ITEMS = 100
 CLASS_KEY = "estimator_class"
 
 
-@functools.cache
+_class_paths: dict[type, str] = {}
+
+
 def class_path(cls: type) -> str:
     """``sklearn.linear_model.LogisticRegression``: the shortest module path that exports it."""
+    path = _class_paths.get(cls)
+    if path is None:
+        path = _class_paths[cls] = _shortest_path(cls)
+    return path
+
+
+def _shortest_path(cls: type) -> str:
     parts = cls.__module__.split(".")
     for end in range(1, len(parts) + 1):
         module_name = ".".join(parts[:end])

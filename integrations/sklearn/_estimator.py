@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
 from sklearn.utils import Tags, get_tags
@@ -15,16 +15,19 @@ from sklearn.utils.validation import check_is_fitted
 from ._fit import FitRecord, Settings, track_fit
 from ._models import LogModel, check_log_model
 
+Method = TypeVar("Method", bound=Callable[..., Any])
 
-def _estimator_has(attr: str) -> Callable[[Tracked], bool]:
-    """For ``available_if``: the fitted estimator has ``attr`` (before fit: the template)."""
+
+def _if_estimator_has(attr: str) -> Callable[[Method], Method]:
+    """``available_if``: the method exists when the wrapped estimator (the fitted one, before
+    fit the template) has ``attr``."""
 
     def check(self: Tracked) -> bool:
         delegate = self.__dict__.get("estimator_", self.estimator)
         getattr(delegate, attr)  # raises the delegate's own AttributeError
         return True
 
-    return check
+    return cast(Callable[[Method], Method], available_if(check))
 
 
 class Tracked(MetaEstimatorMixin, BaseEstimator):  # type: ignore[misc]
@@ -93,11 +96,11 @@ class Tracked(MetaEstimatorMixin, BaseEstimator):  # type: ignore[misc]
         self._tracked_fit("fit", X, y, fit_params)
         return self
 
-    @available_if(_estimator_has("fit_transform"))
+    @_if_estimator_has("fit_transform")
     def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> Any:
         return self._tracked_fit("fit_transform", X, y, fit_params)
 
-    @available_if(_estimator_has("fit_predict"))
+    @_if_estimator_has("fit_predict")
     def fit_predict(self, X: Any, y: Any = None, **fit_params: Any) -> Any:
         return self._tracked_fit("fit_predict", X, y, fit_params)
 
@@ -155,52 +158,52 @@ class Tracked(MetaEstimatorMixin, BaseEstimator):  # type: ignore[misc]
         record: FitRecord = self.__dict__["_record"]
         return record.commit
 
-    @available_if(_estimator_has("predict"))
+    @_if_estimator_has("predict")
     def predict(self, X: Any, **params: Any) -> Any:
         check_is_fitted(self)
         return self.estimator_.predict(X, **params)
 
-    @available_if(_estimator_has("predict_proba"))
+    @_if_estimator_has("predict_proba")
     def predict_proba(self, X: Any, **params: Any) -> Any:
         check_is_fitted(self)
         return self.estimator_.predict_proba(X, **params)
 
-    @available_if(_estimator_has("predict_log_proba"))
+    @_if_estimator_has("predict_log_proba")
     def predict_log_proba(self, X: Any, **params: Any) -> Any:
         check_is_fitted(self)
         return self.estimator_.predict_log_proba(X, **params)
 
-    @available_if(_estimator_has("decision_function"))
+    @_if_estimator_has("decision_function")
     def decision_function(self, X: Any, **params: Any) -> Any:
         check_is_fitted(self)
         return self.estimator_.decision_function(X, **params)
 
-    @available_if(_estimator_has("score_samples"))
+    @_if_estimator_has("score_samples")
     def score_samples(self, X: Any, **params: Any) -> Any:
         check_is_fitted(self)
         return self.estimator_.score_samples(X, **params)
 
-    @available_if(_estimator_has("transform"))
+    @_if_estimator_has("transform")
     def transform(self, X: Any, **params: Any) -> Any:
         check_is_fitted(self)
         return self.estimator_.transform(X, **params)
 
-    @available_if(_estimator_has("inverse_transform"))
+    @_if_estimator_has("inverse_transform")
     def inverse_transform(self, X: Any, **params: Any) -> Any:
         check_is_fitted(self)
         return self.estimator_.inverse_transform(X, **params)
 
-    @available_if(_estimator_has("score"))
+    @_if_estimator_has("score")
     def score(self, X: Any, y: Any = None, **params: Any) -> Any:
         check_is_fitted(self)
         return self.estimator_.score(X, y, **params)
 
-    @available_if(_estimator_has("get_feature_names_out"))
+    @_if_estimator_has("get_feature_names_out")
     def get_feature_names_out(self, input_features: Any = None) -> Any:
         check_is_fitted(self)
         return self.estimator_.get_feature_names_out(input_features)
 
-    @available_if(_estimator_has("set_output"))
+    @_if_estimator_has("set_output")
     def set_output(self, *, transform: str | None = None) -> Tracked:
         """Set the output container of ``transform`` (as the wrapped estimator's)."""
         self.estimator.set_output(transform=transform)
@@ -213,7 +216,9 @@ def _checked_eval_sets(eval_sets: Any) -> dict[str, tuple[Any, Any]] | None:
     if eval_sets is None:
         return None
     if not isinstance(eval_sets, Mapping):
-        raise ValueError(f"eval_sets must be a dict of name -> (X, y), not {type(eval_sets).__name__}")
+        raise ValueError(
+            f"eval_sets must be a dict of name -> (X, y), not {type(eval_sets).__name__}"
+        )
     checked = {}
     for name, pair in eval_sets.items():
         if not isinstance(name, str) or not name.isidentifier() or name == "train":
@@ -225,4 +230,3 @@ def _checked_eval_sets(eval_sets: Any) -> dict[str, tuple[Any, Any]] | None:
             raise ValueError(f"eval_sets[{name!r}] must be an (X, y) pair")
         checked[name] = (pair[0], pair[1])
     return checked
-

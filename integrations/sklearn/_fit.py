@@ -28,7 +28,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeAlias, TypeVar
+from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
 from sklearn.metrics import check_scoring
 
@@ -84,7 +84,7 @@ class Settings:
 class FitRecord:
     """Where a tracked fit was recorded: its run and, once written, the commit of its model."""
 
-    def __init__(self, run_name: str | None, commit: str | None | Future[str | None]) -> None:
+    def __init__(self, run_name: str | None, commit: str | Future[str | None] | None) -> None:
         self.run_name = run_name
         self._commit = commit
 
@@ -160,7 +160,7 @@ def _fit(
             result = call()
         except BaseException as exc:
             if started is not None:
-                _end_failed(started[0], exc)
+                _end_failed(started, exc)
             raise
         seconds = time.perf_counter() - begin
     if started is None:
@@ -234,7 +234,9 @@ def _open_run(settings: Settings, params: dict[str, Any], entrypoint: str) -> mo
 
 def _end_failed(run: modelsync.Run, exc: BaseException) -> None:
     """Commit the fit's failure; the fit's own exception is the one its caller sees."""
-    status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+    status: Literal["failed", "interrupted"] = (
+        "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+    )
     try:
         run.finish(status, error="".join(traceback.format_exception(exc)))
     except TRACKING_ERRORS:
@@ -279,7 +281,9 @@ class _Finisher:
         except BaseException as exc:
             failure = exc
         try:
-            status = "failed" if failure is not None and self.settings.strict else "finished"
+            status: Literal["failed", "finished"] = (
+                "failed" if failure is not None and self.settings.strict else "finished"
+            )
             error = None if failure is None else "".join(traceback.format_exception(failure))
             commit = self.run.finish(status, error=error if status == "failed" else None)
         finally:
@@ -290,7 +294,7 @@ class _Finisher:
 
     def _record(self) -> None:
         # our own pickle, made in this process a moment ago from the fitted model
-        model = self.model if self.snapshot is None else pickle.loads(self.snapshot)  # noqa: S301
+        model = self.model if self.snapshot is None else pickle.loads(self.snapshot)
         metrics = {"fit_time": self.seconds, **self.metrics}
         if is_search(model):
             metrics.update(search_metrics(model))
@@ -298,7 +302,9 @@ class _Finisher:
         if self.settings.log_model is not False:
             self._step("the model is not stored", lambda: self._save_model(model))
         if is_search(model):
-            self._step("the search results are not recorded", lambda: record_search(self.run, model))
+            self._step(
+                "the search results are not recorded", lambda: record_search(self.run, model)
+            )
 
     def _step(self, what: str, action: Callable[[], None]) -> None:
         try:

@@ -20,9 +20,9 @@ from typing import Any, Literal, TypeAlias
 
 import joblib
 import numpy as np
+import sklearn
 import skops
 import skops.io
-import sklearn
 
 import modelsync
 from modelsync.errors import UnsafeLoad, UsageError
@@ -148,4 +148,3 @@ def _model_file(rev: str, files: dict[str, Any], repository: modelsync.Repo) -> 
         f"{rev!r} holds no fitted model (files/model.skops or files/model.joblib); "
         "was it fitted with log_model=False?"
     )
-

@@ -45,7 +45,9 @@ def results_table(cv_results: dict[str, Any]) -> bytes:
 def _column(values: Any) -> list[Any]:
     if isinstance(values, np.ma.MaskedArray):
         mask = np.ma.getmaskarray(values)
-        return [None if masked else json_value(v) for v, masked in zip(values.data, mask, strict=True)]
+        return [
+            None if masked else json_value(v) for v, masked in zip(values.data, mask, strict=True)
+        ]
     return [json_value(value) for value in values]
 
 
@@ -113,4 +115,3 @@ def load_cv_results(rev: str, repo: RepoLike = None) -> dict[str, list[Any]]:
         raw = repository.read_file_bytes(entry) or b"{}"
     table = json.loads(raw)
     return {column: table["data"][column] for column in table["columns"]}
-

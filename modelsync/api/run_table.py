@@ -1,9 +1,13 @@
-"""The runs table behind ``GET /runs``: filter, sort and page every run, fast with 10,000 of them.
+"""The runs table behind ``GET /runs``: filter, sort and page every run, in SQL.
 
-Filters and sort keys are the ``modelsync runs --where/--sort`` language (``modelsync.query``).
-Only what a request needs is read from the catalog: one row per run, plus the latest values of
-the metrics and the params that its filter and sort name; full run records, params and metrics
-are built for the page's runs alone.
+Filters and sort keys are the ``modelsync runs --where/--sort`` language, parsed by
+``modelsync.query`` and compiled here to one SQLite query over the catalog, so a page out of
+10,000 runs costs a few indexed lookups per run and nothing is built in Python for the runs that
+are not shown. Fields read as ``modelsync.query.evaluate`` reads them: a run column, the latest
+value of ``metrics.<key>``, or the JSON value of ``params.<key>``; a missing field compares
+false except with ``== None``; numbers and strings never compare as ordered; a NaN metric reads
+as missing (SQLite stores NaN as NULL). A run that says ``running`` while its writer is gone
+reads as ``crashed``, for filters as for display.
 """
 
 from __future__ import annotations
@@ -12,24 +16,30 @@ import json
 import math
 import sqlite3
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..metadata import RunInfo
-from ..query import Field, Scalar, evaluate, fields_of, parse_sort, parse_where
-from ..runindex import latest_values, run_from_row
+from ..query import BoolOp, Comparison, Expr, Field, Not, Scalar, parse_sort, parse_where
+from ..runindex import latest_values, run_from_row, run_rows
 from ..runs import effective_status
 
 MAX_METRIC_COLUMNS = 8
-_ROWS = "SELECT name, status, parent, start_time, end_time, head, heartbeat, info FROM runs"
 
-
-@dataclass
-class _Candidate:
-    row: sqlite3.Row
-    status: str
-    values: dict[Field, Scalar] = field(default_factory=dict)
+_STATUS = (
+    "(CASE WHEN r.status = 'running' AND r.name IN (SELECT value FROM json_each(:crashed))"
+    " THEN 'crashed' ELSE r.status END)"
+)
+_RUN_COLUMNS = {
+    "name": "r.name",
+    "status": _STATUS,
+    "parent": "r.parent",
+    "started": "r.start_time",
+    "ended": "r.end_time",
+    "duration": "(r.end_time - r.start_time)",
+    "commits": "(SELECT count(*) FROM commits c WHERE c.run = r.name)",
+}
+_ORDERED = {"<", "<=", ">", ">="}
 
 
 @dataclass(frozen=True)
@@ -41,95 +51,77 @@ class RunPage:
     metric_keys: list[str]
 
 
-def _in_clause(values: Iterable[str]) -> tuple[str, list[str]]:
-    wanted = list(values)
-    return f"({','.join('?' * len(wanted))})", wanted
+@dataclass
+class _Sql:
+    """The parts of the query being compiled: named parameters, and one LEFT JOIN per metric
+    or param it reads (on the tables' (run, key) primary keys)."""
 
+    params: dict[str, Any] = field(default_factory=dict)
+    joins: dict[Field, tuple[str, str]] = field(default_factory=dict)
 
-def _status(row: sqlite3.Row) -> str:
-    """The status a reader sees: a ``running`` run that shows no sign of life is ``crashed``."""
-    if row["status"] != "running":
-        return str(row["status"])
-    return effective_status(run_from_row(row, {}))
+    def bind(self, value: Any) -> str:
+        name = f"p{len(self.params)}"
+        self.params[name] = value
+        return f":{name}"
 
+    def field(self, f: Field) -> str:
+        if f.namespace == "run":
+            return _RUN_COLUMNS[f.key]
+        if f not in self.joins:
+            alias = f"j{len(self.joins)}"
+            table = "metric_keys" if f.namespace == "metrics" else "params"
+            join = f" LEFT JOIN {table} {alias} ON {alias}.run = r.name"
+            self.joins[f] = (alias, f"{join} AND {alias}.key = {self.bind(f.key)}")
+        alias = self.joins[f][0]
+        if f.namespace == "metrics":
+            return f"{alias}.last_value"
+        return f"json_extract({alias}.value, '$')"
 
-def _run_values(candidate: _Candidate) -> dict[Field, Scalar]:
-    row = candidate.row
-    end = row["end_time"]
-    return {
-        Field("run", "name"): row["name"],
-        Field("run", "status"): candidate.status,
-        Field("run", "parent"): row["parent"],
-        Field("run", "started"): row["start_time"],
-        Field("run", "ended"): end,
-        Field("run", "duration"): None if end is None else end - row["start_time"],
-    }
+    def where(self, expr: Expr) -> str:
+        if isinstance(expr, BoolOp):
+            joiner = " AND " if expr.op == "and" else " OR "
+            return "(" + joiner.join(self.where(operand) for operand in expr.operands) + ")"
+        if isinstance(expr, Not):
+            return f"(NOT {self.where(expr.operand)})"
+        return f"COALESCE({self.comparison(expr)}, 0)"
 
+    def comparison(self, expr: Comparison) -> str:
+        x, op, value = self.field(expr.field), expr.op, expr.value
+        if isinstance(value, tuple):
+            return self._membership(x, op, value)
+        if _is_nan(value):
+            return "1" if op == "!=" else "0"
+        if op == "==":
+            return f"({x} IS NULL)" if value is None else f"({x} IS {self.bind(value)})"
+        if op == "!=":
+            return f"({x} IS NOT NULL)" if value is None else f"({x} IS NOT {self.bind(value)})"
+        if op not in _ORDERED or value is None:
+            return "0"
+        kinds = "'text'" if isinstance(value, str) else "'integer', 'real'"
+        return f"(typeof({x}) IN ({kinds}) AND {x} {op} {self.bind(value)})"
 
-def _fill_fields(
-    conn: sqlite3.Connection, candidates: dict[str, _Candidate], wanted: set[Field]
-) -> None:
-    """Put the value of every field in ``wanted`` into each candidate (absent: None)."""
-    for candidate in candidates.values():
-        candidate.values.update(_run_values(candidate))
-    metric_keys = sorted(f.key for f in wanted if f.namespace == "metrics")
-    if metric_keys:
-        clause, args = _in_clause(metric_keys)
-        rows = conn.execute(
-            f"SELECT run, key, last_value FROM metric_keys WHERE key IN {clause}", args
+    def _membership(self, x: str, op: str, values: tuple[Scalar, ...]) -> str:
+        listed = [v for v in values if v is not None and not _is_nan(v)]
+        members = f"{x} IN ({', '.join(self.bind(v) for v in listed)})" if listed else "0"
+        found = (
+            f"({x} IS NULL OR {members})" if None in values else f"({x} IS NOT NULL AND {members})"
         )
-        for run, key, value in rows:
-            if run in candidates:
-                candidates[run].values[Field("metrics", key)] = math.nan if value is None else value
-    param_keys = sorted(f.key for f in wanted if f.namespace == "params")
-    if param_keys:
-        clause, args = _in_clause(param_keys)
-        for run, key, value in conn.execute(
-            f"SELECT run, key, value FROM params WHERE key IN {clause}", args
-        ):
-            if run in candidates:
-                decoded = json.loads(value)
-                scalar = (
-                    decoded
-                    if isinstance(decoded, int | float | str | bool)
-                    else json.dumps(decoded)
-                )
-                candidates[run].values[Field("params", key)] = scalar
-    if Field("run", "commits") in wanted:
-        for run, count in conn.execute("SELECT run, count(*) FROM commits GROUP BY run"):
-            if run in candidates:
-                candidates[run].values[Field("run", "commits")] = count
+        return found if op == "in" else f"(NOT {found})"
+
+    def order(self, sort: str) -> str:
+        key = parse_sort(sort)
+        x = self.field(key.field)
+        return f"({x} IS NULL), {x} {'DESC' if key.descending else 'ASC'}, r.name"
 
 
-def _sort_key(value: Scalar) -> tuple[int, Any]:
-    """Numbers before strings; None and NaN after everything, whichever the direction."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return (2, 0)
-    if isinstance(value, bool | int | float):
-        return (0, float(value))
-    return (1, str(value))
+def _is_nan(value: object) -> bool:
+    return isinstance(value, float) and math.isnan(value)
 
 
-def _sorted(candidates: list[_Candidate], sort: str) -> list[_Candidate]:
-    key = parse_sort(sort)
-    present = [c for c in candidates if _sort_key(c.values.get(key.field))[0] < 2]
-    missing = [c for c in candidates if _sort_key(c.values.get(key.field))[0] == 2]
-    present.sort(key=lambda c: c.row["name"])
-    present.sort(key=lambda c: _sort_key(c.values.get(key.field)), reverse=key.descending)
-    return present + missing
-
-
-def _differing(params: dict[str, dict[str, Any]]) -> list[str]:
-    """Param keys whose value is not the same in every run (absent counts as a value)."""
-    keys = sorted({key for values in params.values() for key in values})
-    out = []
-    for key in keys:
-        seen = {
-            json.dumps(values.get(key, "\0absent"), sort_keys=True) for values in params.values()
-        }
-        if len(seen) > 1:
-            out.append(key)
-    return out
+def _crashed(conn: sqlite3.Connection) -> set[str]:
+    """Runs that say ``running`` but whose writer shows no sign of life."""
+    rows = conn.execute("SELECT name, head, heartbeat, info FROM runs WHERE status = 'running'")
+    return {row["name"] for row in rows if effective_status(run_from_row(row, {})) == "crashed"}
 
 
 def page_of_runs(
@@ -141,35 +133,55 @@ def page_of_runs(
     limit: int,
     offset: int,
 ) -> RunPage:
-    expr = parse_where(where) if where else None
-    sort_field = parse_sort(sort).field
-    wanted = {sort_field, *(fields_of(expr) if expr is not None else ())}
-    candidates = {row["name"]: _Candidate(row, _status(row)) for row in conn.execute(_ROWS)}
+    crashed = _crashed(conn)
+    sql = _Sql({"crashed": json.dumps(sorted(crashed))})
+    clauses = [sql.where(parse_where(where))] if where else []
     if status:
-        candidates = {n: c for n, c in candidates.items() if c.status == status}
-    _fill_fields(conn, candidates, wanted)
-    matching = [c for c in candidates.values() if expr is None or evaluate(expr, c.values)]
-    ordered = _sorted(matching, sort)
-    page = ordered[offset : offset + limit]
-    names = [c.row["name"] for c in page]
+        clauses.append(f"{_STATUS} = {sql.bind(status)}")
+    order = sql.order(sort)
+    tables = "runs r" + "".join(join for _, join in sql.joins.values())
+    condition = " WHERE " + " AND ".join(clauses) if clauses else ""
+    page = conn.execute(
+        f"SELECT r.name, count(*) OVER () FROM {tables}{condition}"
+        f" ORDER BY {order} LIMIT {sql.bind(limit)} OFFSET {sql.bind(offset)}",
+        sql.params,
+    ).fetchall()
+    if page:
+        total = page[0][1]
+    else:
+        total = conn.execute(f"SELECT count(*) FROM {tables}{condition}", sql.params).fetchone()[0]
+    names = [name for name, _ in page]
+    by_name = {row["name"]: row for row in run_rows(conn, names=names)}
     latest = latest_values(conn, names)
-    runs = [
-        run_from_row(c.row, latest[c.row["name"]]).model_copy(update={"status": c.status})
-        for c in page
-    ]
+    runs = []
+    for name in names:
+        info = run_from_row(by_name[name], latest[name])
+        runs.append(info.model_copy(update={"status": "crashed"}) if name in crashed else info)
     params = _params_of(conn, names)
     counts = Counter(key for run in runs for key in run.metrics)
     metric_keys = sorted(key for key, _ in counts.most_common(MAX_METRIC_COLUMNS))
-    return RunPage(len(ordered), runs, params, _differing(params), metric_keys)
+    return RunPage(total, runs, params, _differing(params), metric_keys)
+
+
+def _differing(params: dict[str, dict[str, Any]]) -> list[str]:
+    """Param keys whose value is not the same in every run (absent counts as a value)."""
+    keys = sorted({key for values in params.values() for key in values})
+    return [
+        key
+        for key in keys
+        if len({json.dumps(v[key], sort_keys=True) if key in v else None for v in params.values()})
+        > 1
+    ]
 
 
 def _params_of(conn: sqlite3.Connection, names: list[str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {name: {} for name in names}
     if not names:
         return out
-    clause, args = _in_clause(names)
-    for run, key, value in conn.execute(
-        f"SELECT run, key, value FROM params WHERE run IN {clause} ORDER BY key", args
-    ):
+    marks = ",".join("?" * len(names))
+    rows = conn.execute(
+        f"SELECT run, key, value FROM params WHERE run IN ({marks}) ORDER BY key", names
+    )
+    for run, key, value in rows:
         out[run][key] = json.loads(value)
     return out

@@ -137,14 +137,16 @@ def validate_revision(rev: str) -> str:
 
 
 # -------------------------------------------------------------- middleware
+_HOST = re.compile(r"^(?:\[(?P<ipv6>[0-9a-f:.]+)\]|(?P<name>[^:\[\]/\s]+))(?::[0-9]{1,5})?$")
+
+
 def _host_name(raw: str) -> str:
-    """The Host header without its port, lower case (``[::1]:8765`` gives ``::1``)."""
-    host = raw.strip().lower()
-    if host.startswith("["):
-        return host[1 : host.find("]")] if "]" in host else host
-    if host.count(":") == 1:
-        return host.split(":", 1)[0]
-    return host
+    """The Host header's name without its port, lower case (``[::1]:8765`` gives ``::1``);
+    empty for anything that is not a well-formed host."""
+    match = _HOST.match(raw.strip().lower())
+    if match is None:
+        return ""
+    return match.group("ipv6") or match.group("name")
 
 
 class HostGuard:

@@ -11,7 +11,8 @@ JSON object is a node whose ``"$"`` field says what it stands for::
     {"$": "ndarray", "id": 4, "scalar": true}                  (numpy, through the tensor table)
     {"$": "bytes" | "bytearray", "hex": "..."}   {"$": "complex", "real": 1.0, "imag": 2.0}
     {"$": "dtype" | "device", "name": "float32"}  {"$": "str", "hex": "..."} (not valid UTF-8)
-    {"$": "pickle", "class": "argparse.Namespace", "hex": "..."}
+    {"$": "path", "value": "data/train"}  {"$": "namespace", "items": [[name, value], ...]}
+    {"$": "pickle", "class": "fractions.Fraction", "hex": "..."}
 
 Dict keys keep their types and order. A ``dict`` subclass is restored only when its class is in
 ``SAFE_DICT_CLASSES``; anything else is stored as a ``pickle`` node, which decoding refuses
@@ -20,7 +21,9 @@ Dict keys keep their types and order. A ``dict`` subclass is restored only when 
 
 from __future__ import annotations
 
+import argparse
 import importlib
+import pathlib
 import pickle
 import sys
 from collections.abc import Callable, Iterator
@@ -83,6 +86,10 @@ class _Encoder:
             return {"$": cls.__name__, "hex": bytes(value).hex()}
         if cls is complex:
             return {"$": "complex", "real": value.real, "imag": value.imag}
+        if isinstance(value, pathlib.PurePath) and cls.__module__ == "pathlib":
+            return {"$": "path", "value": str(value)}
+        if cls is argparse.Namespace:
+            return {"$": "namespace", "items": self._items(vars(value), path)}
         torch, numpy = self.torch, self.numpy
         if torch is not None:
             if isinstance(value, torch.Tensor):
@@ -123,7 +130,7 @@ class _Encoder:
 
         try:
             tensor = torch.from_numpy(self.numpy.array(value, copy=True, order="C"))
-        except TypeError:
+        except (TypeError, ValueError, RuntimeError):  # object, string, big-endian arrays...
             return None
         node: dict[str, JSONValue] = {"$": "ndarray", "id": self.add_tensor(tensor, path)}
         if isinstance(value, self.numpy.generic):
@@ -184,7 +191,7 @@ def special_nodes(node: JSONValue, path: str = "") -> Iterator[tuple[str, dict[s
     kind = node.get("$")
     if kind in ("tensor", "ndarray", "pickle"):
         yield path, node
-    elif kind == "dict":
+    elif kind in ("dict", "namespace"):
         for pair in node.get("items") or []:
             if isinstance(pair, list) and len(pair) == 2:
                 yield from special_nodes(pair[0], path)
@@ -275,6 +282,12 @@ class _Decoder:
 
     def _decode_str(self, node: dict[str, Any]) -> Any:
         return bytes.fromhex(node["hex"]).decode("utf-8", "surrogatepass")
+
+    def _decode_path(self, node: dict[str, Any]) -> Any:
+        return pathlib.Path(str(node["value"]))
+
+    def _decode_namespace(self, node: dict[str, Any]) -> Any:
+        return argparse.Namespace(**{str(k): v for k, v in self._decode_dict(node).items()})
 
     def _decode_complex(self, node: dict[str, Any]) -> Any:
         return complex(float(node["real"]), float(node["imag"]))

@@ -86,16 +86,26 @@ def check_storable(tensor: Any, path: str) -> None:
         raise UsageError(f"cannot store the tensor at {where}: unsupported dtype {tensor.dtype}")
 
 
-def contiguous_cpu(tensor: torch.Tensor, *, copy: bool) -> torch.Tensor:
+def contiguous_cpu(
+    tensor: torch.Tensor, *, copy: bool, into: torch.Tensor | None = None
+) -> torch.Tensor:
     """The tensor's values as a dense C-order CPU tensor; a fresh copy when ``copy``.
 
-    Lazily conjugated or negated views are resolved, so the bytes are the values one sees.
-    A contiguous tensor is copied byte for byte, which works for every dtype (even those
-    without arithmetic kernels, such as the sub-byte integer kinds).
+    ``into``, a flat uint8 CPU tensor of exactly the tensor's size, receives the copy instead of
+    new memory (a reused buffer costs no page faults). Lazily conjugated or negated views are
+    resolved, so the bytes are the values one sees. A contiguous CPU tensor is copied byte for
+    byte, which works for every dtype, even those without arithmetic kernels.
     """
     import torch
 
     data = tensor.detach().resolve_conj().resolve_neg()
+    if into is not None:
+        if data.device.type == "cpu" and data.is_contiguous():
+            into.copy_(data.reshape(-1).view(torch.uint8))
+            return into.view(data.dtype).reshape(data.shape)
+        target = into.view(data.dtype).reshape(data.shape)
+        target.copy_(data)
+        return target
     if data.device.type != "cpu":
         return data.to("cpu", memory_format=torch.contiguous_format)
     if not data.is_contiguous():
@@ -104,6 +114,13 @@ def contiguous_cpu(tensor: torch.Tensor, *, copy: bool) -> torch.Tensor:
         return data
     flat = data.reshape(-1).view(torch.uint8).clone()
     return flat.view(data.dtype).reshape(data.shape)
+
+
+def staging_buffer(nbytes: int, *, pinned: bool) -> torch.Tensor:
+    """A flat uint8 CPU buffer to copy a tensor into; page-locked for a faster copy off a GPU."""
+    import torch
+
+    return torch.empty(nbytes, dtype=torch.uint8, pin_memory=pinned)
 
 
 def byte_view(tensor: torch.Tensor) -> memoryview:

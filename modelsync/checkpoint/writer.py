@@ -21,7 +21,14 @@ from ..objects import FILE_MODE, CheckpointManifest, JSONValue, TensorRecord, Tr
 from ..refs import BRANCH_PREFIX, HEAD, check_ref_name
 from ..store import Batch, ObjectStore, ObjectWriter
 from .structure import encode_structure
-from .tensors import byte_planes, byte_view, check_storable, contiguous_cpu, dtype_name
+from .tensors import (
+    byte_planes,
+    byte_view,
+    check_storable,
+    contiguous_cpu,
+    dtype_name,
+    staging_buffer,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -57,6 +64,7 @@ class _PendingTensor:
     planes: int
     stored: _Stored
     data: torch.Tensor | None  # a contiguous CPU tensor to write; None when reused
+    staged: bool  # data is the writer's own copy: its buffer serves the next capture
 
 
 @dataclass
@@ -137,16 +145,22 @@ class CheckpointWriter:
     Use one writer per repository per process (``repo.checkpoint_writer``), so that its memory
     of stored tensors spans every snapshot. ``capture`` may run on the training thread while an
     earlier snapshot is still being written on another; write snapshots in the order they were
-    captured.
+    captured. With ``reuse_buffers``, the copies of one written snapshot are kept to receive the
+    next capture's copies (fresh memory costs page faults, which dominate a large copy): that
+    holds up to one snapshot's changed tensors between snapshots, until ``close``.
     """
 
-    def __init__(self, repo: Repo, *, chunk_size: int = CHUNK_SIZE) -> None:
+    def __init__(
+        self, repo: Repo, *, chunk_size: int = CHUNK_SIZE, reuse_buffers: bool = True
+    ) -> None:
         if chunk_size <= 0 or chunk_size % 64:
             raise ValueError("chunk_size must be a positive multiple of 64 bytes")
         self.repo = repo
         self.chunk_size = chunk_size
+        self.reuse_buffers = reuse_buffers
         self.stats = WriterStats()
         self._cache: dict[tuple[Any, ...], _CacheEntry] = {}
+        self._spare: dict[tuple[int, bool], list[torch.Tensor]] = {}
         self._lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
 
@@ -170,7 +184,8 @@ class CheckpointWriter:
             obj = obj.state_dict()
         with self._lock:
             previous = self._cache if reuse else {}
-            capture = _Capture(self, previous, copy)
+            spare, self._spare = self._spare, {}
+            capture = _Capture(self, previous, copy, spare)
             structure = encode_structure(obj, capture.add)
             self._cache = capture.cache
         return Snapshot(structure, capture.pending, checkpoint_meta(obj), capture.stats)
@@ -215,9 +230,18 @@ class CheckpointWriter:
         manifest = CheckpointManifest(self.chunk_size, tuple(records), snapshot.structure)
         oid = batch.put(manifest.to_bytes())
         for pending in snapshot.tensors:
+            if pending.staged and pending.data is not None and self.reuse_buffers:
+                self._keep_spare(pending.data)
             pending.data = None
         self._count(snapshot.stats)
         return oid
+
+    def _keep_spare(self, data: torch.Tensor) -> None:
+        import torch
+
+        flat = data.reshape(-1).view(torch.uint8)
+        with self._lock:
+            self._spare.setdefault((flat.numel(), flat.is_pinned()), []).append(flat)
 
     def _count(self, stats: SnapshotStats) -> None:
         with self._lock:
@@ -309,22 +333,29 @@ class CheckpointWriter:
             executor.submit(lambda: None).result()
 
     def close(self) -> None:
-        """Finish the pending background commits and stop the background thread."""
+        """Finish the pending background commits, stop the background thread, free buffers."""
         with self._lock:
             executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True)
+        with self._lock:
+            self._spare = {}
 
 
 class _Capture:
     """One walk over a checkpoint: the tensor table, and the cache for the next capture."""
 
     def __init__(
-        self, writer: CheckpointWriter, previous: dict[tuple[Any, ...], _CacheEntry], copy: bool
+        self,
+        writer: CheckpointWriter,
+        previous: dict[tuple[Any, ...], _CacheEntry],
+        copy: bool,
+        spare: dict[tuple[int, bool], list[torch.Tensor]],
     ) -> None:
         self.writer = writer
         self.previous = previous
         self.copy = copy
+        self.spare = spare
         self.pending: list[_PendingTensor] = []
         self.cache: dict[tuple[Any, ...], _CacheEntry] = {}
         self.index: dict[tuple[Any, ...], int] = {}
@@ -342,7 +373,7 @@ class _Capture:
         if stored is None:
             stored = _Stored()
             try:
-                data = contiguous_cpu(tensor, copy=self.copy)
+                data = contiguous_cpu(tensor, copy=self.copy, into=self._buffer(tensor, nbytes))
             except RuntimeError as exc:
                 what = f"{dtype_name(tensor.dtype)} tensor at {path or 'the top level'}"
                 raise UsageError(f"cannot copy the {what} to the CPU: {exc}") from exc
@@ -366,10 +397,19 @@ class _Capture:
                 planes=byte_planes(tensor.dtype),
                 stored=stored,
                 data=data,
+                staged=self.copy and data is not None and nbytes > 0,
             )
         )
         self.index[identity] = len(self.pending) - 1
         return len(self.pending) - 1
+
+    def _buffer(self, tensor: torch.Tensor, nbytes: int) -> torch.Tensor | None:
+        """Where an async capture copies a tensor: a spare buffer, or new (pinned off a GPU)."""
+        if not self.copy or nbytes == 0:
+            return None
+        pinned = tensor.device.type == "cuda"
+        spares = self.spare.get((nbytes, pinned))
+        return spares.pop() if spares else staging_buffer(nbytes, pinned=pinned)
 
     def _reused(self, identity: tuple[Any, ...]) -> _Stored | None:
         """The stored bytes of a tensor unchanged since the previous capture, if any."""

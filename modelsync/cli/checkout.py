@@ -14,7 +14,7 @@ from .common import RepoOption, console, exit_with_error, repository, short
 
 
 def checkout(
-    rev: Annotated[str, typer.Argument(help="Branch, run, tag or commit to switch to.")],
+    rev: Annotated[str, typer.Argument(help="Branch, run, tag or commit to switch to.")] = HEAD,
     force: Annotated[
         bool, typer.Option("--force", "-f", help="Discard local changes that are in the way.")
     ] = False,

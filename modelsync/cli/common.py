@@ -35,15 +35,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable
 
 def exit_with_error(message: str, code: int = 1) -> NoReturn:
     """One clear line on stderr and a non-zero exit: the only way a command fails."""
-    err_console.print(f"error: {message}", markup=False)
+    err_console.print(f"error: {message}".replace("\n", " "), markup=False)
     raise typer.Exit(code)
-
-
-def open_repo(path: Path | None) -> Repo:
-    try:
-        return Repo.open(path)
-    except ModelSyncError as exc:
-        exit_with_error(str(exc))
 
 
 @contextmanager

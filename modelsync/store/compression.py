@@ -72,7 +72,11 @@ def _looks_incompressible(data: BytesLike) -> bool:
 
 
 def encode(data: BytesLike, planes: int = 1) -> tuple[int, BytesLike]:
-    """Return ``(codec, payload)``; ``planes`` is the element width to split floats by."""
+    """Return ``(codec, payload)``; ``planes`` is the element width to split floats by.
+
+    A byte-plane payload may be a view of a per-thread buffer: write it out before this thread
+    encodes anything else (it saves a fresh multi-megabyte allocation per chunk).
+    """
     raw_size = len(data)
     if raw_size < 64 or _looks_incompressible(data):
         return RAW, data
@@ -121,11 +125,20 @@ def _split_planes(data: BytesLike, planes: int) -> list[Any]:
     return list(matrix)
 
 
-def _encode_planes(data: BytesLike, planes: int) -> bytes:
+def _encode_planes(data: BytesLike, planes: int) -> BytesLike:
     compressor = _compressor()
     parts = [compressor.compress(plane) for plane in _split_planes(data, planes)]
     header = struct.pack(f"<B{planes}Q", planes, *(len(p) for p in parts))
-    return header + b"".join(parts)
+    if _numpy() is None:
+        return header + b"".join(parts)
+    size = len(header) + sum(len(part) for part in parts)
+    payload: memoryview = _scratch(size, "payload").data
+    payload[: len(header)] = header
+    offset = len(header)
+    for part in parts:
+        payload[offset : offset + len(part)] = part
+        offset += len(part)
+    return payload
 
 
 def _planes_header(payload: BytesLike) -> tuple[int, tuple[int, ...], int]:

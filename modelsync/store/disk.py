@@ -34,6 +34,9 @@ from .compression import CodecError, decode, decode_into, encode
 _IDX_MAGIC = b"MSIDX1\n"
 _IDX_ENTRY = struct.Struct("<32sQQ")
 _TMP_PREFIX = "tmp-"
+SYNC_EVERY = 64 << 20
+"""A batch flushes its pack in the background every this many bytes, so that the fsync in
+``close`` finds little left to write: the disk works while the workers still compress."""
 STALE_AFTER = 3600.0
 
 
@@ -61,15 +64,19 @@ class DiskStore:
             self.refresh()
 
     def refresh(self) -> None:
-        """Load the index of every pack that another writer finished since the last look."""
+        """Catch up with other writers: load packs they finished, forget packs gc removed."""
         with self._lock:
             self._loaded = True
-            if not self.pack_dir.is_dir():
-                return
-            for idx_path in self.pack_dir.glob("*.idx"):
-                name = idx_path.stem
-                if name not in self._pack_members:
-                    self._load_pack_index(name, idx_path.read_bytes())
+            on_disk = set()
+            if self.pack_dir.is_dir():
+                for idx_path in self.pack_dir.glob("*.idx"):
+                    name = idx_path.stem
+                    on_disk.add(name)
+                    if name not in self._pack_members:
+                        with contextlib.suppress(FileNotFoundError):
+                            self._load_pack_index(name, idx_path.read_bytes())
+            for name in set(self._pack_members) - on_disk:
+                self._forget_pack(name)
 
     def _load_pack_index(self, name: str, data: bytes) -> None:
         if not data.startswith(_IDX_MAGIC):
@@ -104,7 +111,13 @@ class DiskStore:
             try:
                 fd = self._pack_fd(name)
             except FileNotFoundError:
-                raise ObjectMissing(oid, f"pack {name} is gone") from None
+                # gc in another process may have repacked it: look again once.
+                self.refresh()
+                moved = self._index.get(oid)
+                if moved is None or moved[0] == name:
+                    raise ObjectMissing(oid, f"pack {name} is gone") from None
+                name, offset, length = moved
+                fd = self._pack_fd(name)
         record = os.pread(fd, length, offset)
         if len(record) != length:
             raise ObjectCorrupt(oid, f"pack {name} is truncated")
@@ -225,7 +238,7 @@ class DiskStore:
             removed += len(doomed)
         return removed
 
-    def _drop_pack(self, name: str) -> None:
+    def _forget_pack(self, name: str) -> None:
         with self._lock:
             for oid in self._pack_members.pop(name, []):
                 location = self._index.get(oid)
@@ -234,6 +247,9 @@ class DiskStore:
             fd = self._fds.pop(name, None)
             if fd is not None:
                 os.close(fd)
+
+    def _drop_pack(self, name: str) -> None:
+        self._forget_pack(name)
         for suffix in (".idx", ".pack"):
             with contextlib.suppress(FileNotFoundError):
                 (self.pack_dir / f"{name}{suffix}").unlink()
@@ -274,6 +290,23 @@ class DiskStore:
                 self._executor = None
 
 
+def _fdatasync(fd: int) -> None:
+    getattr(os, "fdatasync", os.fsync)(fd)
+
+
+def _write_at(fd: int, parts: list[BytesLike], offset: int) -> None:
+    """Write ``parts`` back to back at ``offset`` (``pwritev`` may write less than asked)."""
+    views = [memoryview(part).cast("B") for part in parts]
+    while views:
+        written = os.pwritev(fd, views, offset)
+        offset += written
+        while views and written >= len(views[0]):
+            written -= len(views[0])
+            views.pop(0)
+        if views and written:
+            views[0] = views[0][written:]
+
+
 class PackBatch:
     """Collects objects into one new pack; it becomes visible, fsync'd once, on ``close``."""
 
@@ -287,6 +320,9 @@ class PackBatch:
         self._claimed: set[str] = set()
         self._futures: list[Future[str]] = []
         self._closed = False
+        self._synced = 0
+        self._syncer: ThreadPoolExecutor | None = None
+        self._syncs: list[Future[None]] = []
 
     def __enter__(self) -> PackBatch:
         return self
@@ -311,16 +347,35 @@ class PackBatch:
         return not self._store.has(oid)
 
     def _append(self, oid: str, codec: int, payload: BytesLike) -> None:
+        """Reserve the record's place under the lock, then write it there outside the lock,
+        so that worker threads copy their records into the page cache in parallel."""
+        length = 1 + len(payload)
         with self._lock:
             if self._file is None:
                 self._store.pack_dir.mkdir(parents=True, exist_ok=True)
                 self._tmp_path = self._store.pack_dir / f"{_TMP_PREFIX}{uuid.uuid4().hex}.pack"
                 self._file = open(self._tmp_path, "wb")  # noqa: SIM115 - closed in close/abort
-            self._file.write(bytes([codec]))
-            self._file.write(payload)
-            length = 1 + len(payload)
-            self._entries[oid] = (self._offset, length)
+            offset = self._offset
             self._offset += length
+            fd = self._file.fileno()
+        _write_at(fd, [bytes([codec]), payload], offset)
+        with self._lock:
+            self._entries[oid] = (offset, length)
+            if self._offset - self._synced >= SYNC_EVERY:
+                self._synced = self._offset
+                if self._syncer is None:
+                    self._syncer = ThreadPoolExecutor(1, thread_name_prefix="modelsync-sync")
+                self._syncs.append(self._syncer.submit(_fdatasync, fd))
+
+    def _finish_syncs(self, *, check: bool) -> None:
+        with self._lock:
+            syncs, self._syncs = self._syncs, []
+            syncer, self._syncer = self._syncer, None
+        if syncer is not None:
+            syncer.shutdown(wait=True)
+        if check:
+            for future in syncs:
+                future.result()
 
     def put(self, data: BytesLike, *, planes: int = 1) -> str:
         oid = sha256_hex(data)
@@ -357,6 +412,7 @@ class PackBatch:
             return
         try:
             self.wait()
+            self._finish_syncs(check=True)
         except BaseException:
             self.abort()
             raise
@@ -381,6 +437,7 @@ class PackBatch:
         for future in self._futures:
             future.cancel()
         wait(self._futures)
+        self._finish_syncs(check=False)
         if self._file is not None:
             self._file.close()
         if self._tmp_path is not None:

@@ -190,6 +190,11 @@ def test_runs_table_run_page_and_compare_in_a_real_browser(tab: Tab, server: Ser
     assert pixels_of(page, "#compare-chart", SECOND_LINE_COLOR) > 50
     expect(page.locator("tr.differs[data-key=learning_rate_init]")).to_have_count(1)
     shot(page, "compare")
+
+    page.goto(f"{server.url}/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("ModelSync")
+    expect(page.locator(".opblock-summary-path").first).to_be_visible()
+    shot(page, "api-docs")
     assert tab.errors == []
 
 

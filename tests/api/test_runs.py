@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -184,3 +186,14 @@ def test_compare_with_an_unknown_run_is_404(reader: TestClient) -> None:
     response = reader.get("/compare", params={"run": ["baseline", "nope"]})
     assert response.status_code == 404
     assert response.json()["code"] == "unknown_run"
+
+
+@pytest.mark.parametrize("name", ["../../../etc/passwd", "runs/../x", "a\\b", "x@best"])
+def test_run_names_that_git_would_refuse_are_400(reader: TestClient, name: str) -> None:
+    for response in (
+        reader.get(f"/runs/{quote(name, safe='')}"),
+        reader.get("/metrics", params={"run": name, "key": "loss"}),
+        reader.get("/compare", params={"run": [name]}),
+    ):
+        assert response.status_code == 400, response.text
+        assert response.json()["code"] == "invalid_ref_name"

@@ -8,11 +8,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 
 from ... import runs
+from ...names import check_run_name
 from ...refs import RUN_BRANCH_PREFIX, TAG_PREFIX
 from ...repo import Repo
 from ...runindex import run_commit_rows
 from ..deps import RepoDep
-from ..downsample import Series, json_values, minmax_downsample
 from ..run_schemas import (
     CompareOut,
     MetricSummaryOut,
@@ -27,6 +27,7 @@ from ..run_schemas import (
 from ..run_table import page_of_runs
 from ..schemas import json_safe
 from ..security import require_read
+from ..series import Series, json_values, minmax_downsample
 from .responses import READ_ERRORS
 
 router = APIRouter(tags=["runs"], dependencies=[Depends(require_read)], responses=READ_ERRORS)
@@ -120,7 +121,7 @@ def _commits(repo: Repo, name: str) -> list[RunCommitOut]:
 def get_run(name: str, repo: RepoDep) -> RunDetailOut:
     """One run: status, params, metric summaries, environment, code version (git), datasets,
     its commits and labels."""
-    info = runs.get_run(repo, name)
+    info = runs.get_run(repo, check_run_name(name))
     environment = runs.get_environment(repo, name)
     datasets = runs.get_datasets(repo, name)
     return RunDetailOut(
@@ -148,8 +149,8 @@ def metric_series(
 ) -> SeriesOut:
     """A metric's series, in logging order, downsampled on the server (min and max of each
     bucket, so spikes survive) unless `full`; `step_min`/`step_max` select a zoomed range."""
-    columns = runs.metric_columns(repo, run, key)
-    series = Series.from_arrays(columns.steps, columns.values).between(step_min, step_max)
+    runs.get_run(repo, check_run_name(run))
+    series = Series.load(repo.catalog.conn, run, key).between(step_min, step_max)
     shown = series if full else minmax_downsample(series, points)
     return SeriesOut(
         run=run,
@@ -179,7 +180,7 @@ def compare(
     ],
 ) -> CompareOut:
     """Runs side by side: params and latest metrics (with what differs), and their metric keys."""
-    infos = [runs.get_run(repo, name) for name in run]
+    infos = [runs.get_run(repo, check_run_name(name)) for name in run]
     params = [runs.get_params(repo, name) for name in run]
     latest = [info.metrics for info in infos]
     return CompareOut(

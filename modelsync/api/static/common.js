@@ -17,7 +17,7 @@ export class ApiError extends Error {
   }
 }
 
-// The server prints `http://host:port/#token=...`: trade that token for a read-only session
+// The server prints the UI address with `#token=...`: trade that token for a read-only session
 // cookie once, then drop it from the address bar and history.
 async function adoptTokenFromFragment() {
   const match = /(?:^#|&)token=([^&]+)/.exec(window.location.hash);
@@ -119,6 +119,7 @@ export function keyValueTable(entries, { emptyText = "none" } = {}) {
   return table(
     ["key", "value"],
     entries.map(([k, v]) => el("tr", {}, el("td", { class: "key", text: k }), el("td", {}, v instanceof Node ? v : formatValue(v)))),
+    { className: "grid kv" },
   );
 }
 
@@ -158,7 +159,9 @@ export function formatNumber(value) {
   if (typeof value === "string") return value; // "NaN", "Infinity"
   if (Number.isInteger(value)) return String(value);
   const magnitude = Math.abs(value);
-  if (magnitude !== 0 && (magnitude < 1e-3 || magnitude >= 1e6)) return value.toExponential(4);
+  if (magnitude !== 0 && (magnitude < 1e-3 || magnitude >= 1e6)) {
+    return value.toExponential(4).replace(/\.?0+e/, "e");
+  }
   return String(Number(value.toPrecision(6)));
 }
 
@@ -205,6 +208,8 @@ export async function fetchSeries(run, key, width, range) {
 }
 
 const chartSync = uPlot.sync("modelsync");
+// Short series (a single score, a few epochs) show their points, or nothing would be drawn.
+const SHOW_POINTS_BELOW = 50;
 
 // One interactive chart: drag to zoom (with `reload`, the visible range is fetched again so a
 // downsampled series shows its full detail), double-click to zoom out, hover for the values.
@@ -226,7 +231,7 @@ export function lineChart(container, { title, lines, reload }) {
         stroke: PALETTE[i % PALETTE.length],
         width: 1.5,
         spanGaps: true,
-        points: { show: false },
+        points: { show: line.steps.length < SHOW_POINTS_BELOW },
         value: (_u, v) => formatNumber(v),
       })),
     ],

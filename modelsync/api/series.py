@@ -1,4 +1,7 @@
-"""Long metric series cut down for a chart, on the server, keeping their shape.
+"""Metric series for charts: read from the catalog, cut to a step range, downsampled.
+
+Only the step and value columns are read (the catalog's chunk blobs, joined with numpy); wall
+times stay on disk.
 
 Min-max bucketing: the points are split into equal runs of consecutive points and each run keeps
 its smallest and its largest value, in their original order. Spikes and dips survive (an average
@@ -9,7 +12,8 @@ resolution. Work is linear in the series' length, in numpy.
 from __future__ import annotations
 
 import math
-from array import array
+import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,9 +32,25 @@ class Series:
         return len(self.steps)
 
     @classmethod
-    def from_arrays(cls, steps: array[int], values: array[float]) -> Series:
-        """A series over ``array('q')`` steps and ``array('d')`` values, without copying."""
-        return cls(np.frombuffer(steps, dtype=np.int64), np.frombuffer(values, dtype=np.float64))
+    def from_columns(cls, steps: Iterable[bytes], values: Iterable[bytes]) -> Series:
+        """A series from little-endian int64 step and float64 value column bytes, in order."""
+        step_parts = [np.frombuffer(part, dtype="<i8") for part in steps]
+        value_parts = [np.frombuffer(part, dtype="<f8") for part in values]
+        if not step_parts:
+            return cls(np.empty(0, np.int64), np.empty(0, np.float64))
+        return cls(
+            np.concatenate(step_parts).astype(np.int64, copy=False),
+            np.concatenate(value_parts).astype(np.float64, copy=False),
+        )
+
+    @classmethod
+    def load(cls, conn: sqlite3.Connection, run: str, key: str) -> Series:
+        """The whole series of ``key`` in ``run`` as the catalog indexed it (empty if none)."""
+        rows = conn.execute(
+            "SELECT steps, vals FROM metric_chunks WHERE run = ? AND key = ? ORDER BY seq",
+            (run, key),
+        ).fetchall()
+        return cls.from_columns((row[0] for row in rows), (row[1] for row in rows))
 
     def between(self, step_min: int | None, step_max: int | None) -> Series:
         """The points whose step lies in ``[step_min, step_max]`` (an open end is unbounded)."""

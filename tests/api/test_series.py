@@ -1,4 +1,5 @@
-"""Min-max downsampling: bounded size, order kept, extremes kept, gaps only where all is NaN."""
+"""Series for charts: columns joined in order, step ranges, and min-max downsampling (bounded
+size, order kept, extremes kept, gaps only where a whole bucket is NaN)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,22 @@ from array import array
 
 import numpy as np
 
-from modelsync.api.downsample import Series, json_values, minmax_downsample
+from modelsync.api.series import Series, json_values, minmax_downsample
 
 
 def series(values: list[float]) -> Series:
-    return Series.from_arrays(array("q", range(len(values))), array("d", values))
+    steps = array("q", range(len(values))).tobytes()
+    return Series.from_columns(
+        [steps] if values else [], [array("d", values).tobytes()] if values else []
+    )
+
+
+def test_columns_are_joined_in_order() -> None:
+    steps = [array("q", [1, 2]).tobytes(), array("q", [3]).tobytes()]
+    values = [array("d", [0.5, 0.25]).tobytes(), array("d", [0.125]).tobytes()]
+    joined = Series.from_columns(steps, values)
+    assert joined.steps.tolist() == [1, 2, 3]
+    assert joined.values.tolist() == [0.5, 0.25, 0.125]
 
 
 def test_a_short_series_is_returned_whole() -> None:
