@@ -7,6 +7,7 @@ hash and reports, by id, what is corrupt or referenced but missing.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,7 @@ from .errors import ObjectCorrupt, ObjectMissing
 from .objects import MalformedObject, references
 from .store import ObjectStore
 
+DEFAULT_GRACE = 3600.0
 STRUCTURED_KINDS = frozenset({"tree", "file", "commit", "tag", "checkpoint"})
 """Kinds whose content points at other objects; the rest (blob, chunk) are raw bytes."""
 
@@ -111,14 +113,25 @@ def verify_objects(store: ObjectStore, report: FsckReport, progress: Progress | 
 
 
 def collect_garbage(
-    store: ObjectStore, keep: set[str], *, dry_run: bool, progress: Progress | None
+    store: ObjectStore,
+    keep: set[str],
+    *,
+    dry_run: bool,
+    progress: Progress | None,
+    grace: float = DEFAULT_GRACE,
 ) -> GcReport:
-    """Remove every stored object not in ``keep`` (``dry_run``: only say which)."""
+    """Remove every stored object not in ``keep`` (``dry_run``: only say which).
+
+    Objects written or reused in the last ``grace`` seconds stay even when unreachable: a
+    writer in another process may have stored them and not yet moved the ref that will reach
+    them (git's ``gc.pruneExpire``). ``grace=0`` prunes everything unreachable now.
+    """
     ids = list(store.iter_ids())
     unreachable = []
     freed = 0
+    cutoff = time.time() - grace
     for done, oid in enumerate(ids, 1):
-        if oid not in keep:
+        if oid not in keep and (grace <= 0 or store.written_at(oid) < cutoff):
             unreachable.append(oid)
             freed += store.stored_size(oid)
         if progress:

@@ -47,7 +47,14 @@ from .errors import (
 )
 from .files import entry_kind_for_size, hash_file, iter_content, store_file
 from .index import Index, IndexEntry, file_mode
-from .maintenance import FsckReport, GcReport, collect_garbage, reachable, verify_objects
+from .maintenance import (
+    DEFAULT_GRACE,
+    FsckReport,
+    GcReport,
+    collect_garbage,
+    reachable,
+    verify_objects,
+)
 from .objects import (
     EXECUTABLE_MODE,
     TREE_MODE,
@@ -870,9 +877,18 @@ class Repo:
         self.reachable(report)
         return report
 
-    def gc(self, *, dry_run: bool = False, progress: Progress | None = None) -> GcReport:
-        """Remove objects no ref, tag, HEAD or staged file can reach."""
-        return collect_garbage(self.store, self.reachable(), dry_run=dry_run, progress=progress)
+    def gc(
+        self,
+        *,
+        dry_run: bool = False,
+        grace: float = DEFAULT_GRACE,
+        progress: Progress | None = None,
+    ) -> GcReport:
+        """Remove objects no ref, tag, HEAD or staged file can reach, once older than ``grace``
+        seconds (another process may be about to commit them); ``grace=0`` prunes now."""
+        return collect_garbage(
+            self.store, self.reachable(), dry_run=dry_run, progress=progress, grace=grace
+        )
 
     def all_commits(self) -> Iterator[tuple[str, Commit]]:
         """Every commit reachable from HEAD or any branch or tag, each once."""

@@ -427,10 +427,10 @@ def test_fsck_walks_tensor_chunks_and_gc_keeps_them(repo: Repo) -> None:
     chunks = chunk_ids(repo, commit)
     assert chunks <= repo.reachable()
     assert repo.fsck().ok
-    repo.gc()
+    repo.gc(grace=0)
     assert all(repo.store.has(oid) for oid in chunks)
     repo.delete_branch("runs/keep", force=True)
-    repo.gc()
+    repo.gc(grace=0)
     assert not any(repo.store.has(oid) for oid in chunks)
 
 

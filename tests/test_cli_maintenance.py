@@ -57,11 +57,11 @@ def test_gc_dry_run_then_gc(cli: Cli, repo: Repo, head: str) -> None:
     repo.commit("second")
     repo.reset("HEAD~1", mode="hard")
     before = set(repo.store.iter_ids())
-    preview = json.loads(cli("gc", "--dry-run", "--json").stdout)
+    preview = json.loads(cli("gc", "--dry-run", "--prune-now", "--json").stdout)
     assert preview["dry_run"] is True
     assert len(preview["unreachable"]) == 3
     assert set(repo.store.iter_ids()) == before
-    assert cli("gc").stdout.startswith("removed 3 unreachable objects")
+    assert cli("gc", "--prune-now").stdout.startswith("removed 3 unreachable objects")
     assert set(Repo.open().store.iter_ids()) == before - set(preview["unreachable"])
 
 

@@ -46,3 +46,11 @@ def test_tiny_objects_are_stored_raw() -> None:
 def test_undecodable_payloads_raise_codec_error(codec: int, payload: bytes) -> None:
     with pytest.raises(CodecError):
         decode(codec, payload)
+
+
+def test_bytes_appended_after_a_zstd_frame_make_the_record_undecodable() -> None:
+    data = b"weights " * 4096
+    codec, payload = encode(data)
+    assert codec == ZSTD
+    with pytest.raises(CodecError):
+        decode(codec, bytes(payload) + b"garbage")

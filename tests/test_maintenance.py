@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import time
 from pathlib import Path
 
 import pytest
@@ -80,13 +82,13 @@ def test_gc_removes_unreachable_objects_and_dry_run_removes_nothing(repo: Repo) 
     repo.reset("HEAD~1", mode="hard")
     everything = set(repo.store.iter_ids())
 
-    preview = repo.gc(dry_run=True)
+    preview = repo.gc(dry_run=True, grace=0)
     assert set(repo.store.iter_ids()) == everything
     assert preview.removed == 0
     doomed = {orphan, repo.read_commit(orphan).tree, orphan_files["big.txt"].oid}
     assert doomed <= set(preview.unreachable)
 
-    report = repo.gc()
+    report = repo.gc(grace=0)
     assert report.removed == len(preview.unreachable)
     assert set(repo.store.iter_ids()) == everything - set(preview.unreachable)
     assert repo.fsck().ok
@@ -100,7 +102,7 @@ def test_gc_keeps_staged_and_tagged_objects(repo: Repo) -> None:
     repo.reset("HEAD~1", mode="hard")
     Path("staged.txt").write_text("staged, never committed")
     repo.add(["staged.txt"])
-    repo.gc()
+    repo.gc(grace=0)
     assert repo.resolve("keep") == tagged
     assert repo.fsck().ok
     [change] = repo.diff(staged=True)
@@ -134,3 +136,33 @@ def test_reindex_rebuilds_identical_rows(
     rows = [tuple(row) for row in fresh.catalog.query("SELECT * FROM commits ORDER BY id")]
     assert rows == catalog_rows
     fresh.close()
+
+
+def test_gc_keeps_recent_unreachable_objects_for_a_concurrent_writer(repo: Repo) -> None:
+    commit_files(repo, {"a.txt": "kept"})
+    pending = repo.store.put(b"written by another process, ref not moved yet")
+    report = repo.gc()
+    assert pending not in report.unreachable
+    assert repo.store.has(pending)
+
+
+def test_gc_prunes_unreachable_objects_once_the_grace_period_is_over(repo: Repo) -> None:
+    commit_files(repo, {"a.txt": "kept"})
+    stale = repo.store.put(b"left behind long ago")
+    hour_ago = time.time() - 7200
+    os.utime(repo.store._loose_path(stale), (hour_ago, hour_ago))  # type: ignore[attr-defined]
+    report = repo.gc()
+    assert stale in report.unreachable
+    assert not repo.store.has(stale)
+
+
+def test_reusing_a_stored_object_freshens_it_against_gc(repo: Repo) -> None:
+    data = b"an old object a new commit is about to reuse"
+    oid = repo.store.put(data)
+    path = repo.store._loose_path(oid)  # type: ignore[attr-defined]
+    hour_ago = time.time() - 7200
+    os.utime(path, (hour_ago, hour_ago))
+    with repo.store.batch() as batch:
+        batch.put(data)
+    assert oid not in repo.gc().unreachable
+    assert repo.store.has(oid)

@@ -49,7 +49,8 @@ def test_wheel_imports_the_same_as_the_editable_install(wheel: Path, tmp_path: P
     )
     core_file, integrations_file = result.stdout.split()
     assert core_file.startswith(str(tmp_path / "site"))
-    assert integrations_file == str(tmp_path / "site" / "modelsync" / "integrations" / "__init__.py")
+    expected = tmp_path / "site" / "modelsync" / "integrations" / "__init__.py"
+    assert integrations_file == str(expected)
 
 
 def test_console_script_and_module_entry_point_agree() -> None:

@@ -8,6 +8,7 @@ import typer
 from rich.text import Text
 
 from ..diff import format_size
+from ..maintenance import DEFAULT_GRACE
 from .common import (
     JsonOption,
     RepoOption,
@@ -47,15 +48,26 @@ def gc(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", "-n", help="Only report what would be removed.")
     ] = False,
+    prune_now: Annotated[
+        bool,
+        typer.Option(
+            "--prune-now",
+            help="Also remove unreachable objects written in the last hour (by default they "
+            "stay, in case another process is about to commit them).",
+        ),
+    ] = False,
     json_output: JsonOption = False,
     repo_path: RepoOption = None,
 ) -> None:
     """Remove objects that no branch, tag, HEAD or staged file reaches.
 
-    Example: modelsync gc --dry-run
+    Unreachable objects younger than an hour are kept unless --prune-now is given.
+
+    Example: modelsync gc --dry-run --prune-now
     """
+    grace = 0.0 if prune_now else DEFAULT_GRACE
     with repository(repo_path) as repo, progress_bar("Collecting garbage") as progress:
-        report = repo.gc(dry_run=dry_run, progress=progress)
+        report = repo.gc(dry_run=dry_run, grace=grace, progress=progress)
     if json_output:
         print_json(report.to_json())
         return

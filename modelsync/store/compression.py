@@ -154,7 +154,8 @@ def _decode_planes(payload: bytes) -> bytes:
     decompressor = _decompressor()
     decoded = []
     for length in lengths:
-        decoded.append(decompressor.decompress(payload[offset : offset + length]))
+        frame = payload[offset : offset + length]
+        decoded.append(decompressor.decompress(frame, allow_extra_data=False))
         offset += length
     if len({len(plane) for plane in decoded}) > 1:
         raise ValueError("byte planes of different lengths")
@@ -227,7 +228,7 @@ def decode(codec: int, payload: bytes) -> bytes:
         if codec == RAW:
             return payload
         if codec == ZSTD:
-            return _decompressor().decompress(payload)
+            return _decompressor().decompress(payload, allow_extra_data=False)
         if codec == ZSTD_PLANES:
             return _decode_planes(payload)
     except (zstandard.ZstdError, struct.error, ValueError, IndexError) as exc:

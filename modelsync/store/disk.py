@@ -165,6 +165,24 @@ class DiskStore:
         except FileNotFoundError:
             raise ObjectMissing(oid) from None
 
+    def written_at(self, oid: str) -> float:
+        self._ensure_loaded()
+        location = self._index.get(oid)
+        path = self.pack_dir / f"{location[0]}.pack" if location else self._loose_path(oid)
+        try:
+            return path.stat().st_mtime
+        except FileNotFoundError:
+            raise ObjectMissing(oid) from None
+
+    def freshen(self, oid: str) -> None:
+        """Mark a reused object as recently written, so a concurrent gc's grace period keeps it
+        (as git does): a writer that finds an object already stored is about to refer to it."""
+        self._ensure_loaded()
+        location = self._index.get(oid)
+        path = self.pack_dir / f"{location[0]}.pack" if location else self._loose_path(oid)
+        with contextlib.suppress(FileNotFoundError):
+            os.utime(path)
+
     def iter_ids(self) -> Iterator[str]:
         self.refresh()
         seen = set(self._index)
@@ -195,7 +213,9 @@ class DiskStore:
         return oid
 
     def put_known(self, oid: str, data: BytesLike, *, planes: int = 1) -> None:
-        if not self.has(oid):
+        if self.has(oid):
+            self.freshen(oid)
+        else:
             codec, payload = encode(data, planes)
             with atomic_output(self._loose_path(oid)) as out:
                 out.write(bytes([codec]))
@@ -344,7 +364,10 @@ class PackBatch:
             if oid in self._claimed:
                 return False
             self._claimed.add(oid)
-        return not self._store.has(oid)
+        if self._store.has(oid):
+            self._store.freshen(oid)
+            return False
+        return True
 
     def _append(self, oid: str, codec: int, payload: BytesLike) -> None:
         """Reserve the record's place under the lock, then write it there outside the lock,

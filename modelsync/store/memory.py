@@ -49,6 +49,13 @@ class MemoryStore:
     def has(self, oid: str) -> bool:
         return oid in self._objects
 
+    def written_at(self, oid: str) -> float:
+        """A memory store has no other writers: every object counts as old."""
+        return 0.0
+
+    def freshen(self, oid: str) -> None:
+        return None
+
     def stored_size(self, oid: str) -> int:
         return len(self.get(oid))
 
