@@ -475,6 +475,8 @@ class Repo:
         files = self._index().tree_entries()
         with self.refs.locked(HEAD) as ref:
             head = ref.oid
+            if head is not None:
+                files = {**self._stored_only_entries(head), **files}
             if head is None and not files and not allow_empty:
                 raise NothingToCommit("nothing to commit; stage files with 'modelsync add'")
             with self.store.batch() as batch:
@@ -484,6 +486,12 @@ class Repo:
             oid, commit = self._write_commit(ref, tree, message, None, meta, None, None)
         self._record_commit(oid, commit)
         return oid
+
+    def _stored_only_entries(self, commit_oid: str) -> dict[str, TreeEntry]:
+        """Entries that live only in the store, never as working files (checkpoints): a plain
+        commit on top of a run's commit carries them over instead of dropping them."""
+        files = self.flatten_tree(self.read_commit(commit_oid).tree)
+        return {rel: entry for rel, entry in files.items() if entry.kind not in WORKING_KINDS}
 
     def commit_tree(
         self,

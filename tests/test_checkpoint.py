@@ -422,6 +422,17 @@ def test_save_checkpoint_commits_onto_the_current_branch_by_default(repo: Repo) 
     assert repo.read_commit(second).parents == (first,)
 
 
+def test_a_plain_commit_after_a_checkpoint_keeps_the_checkpoint(repo: Repo) -> None:
+    saved = repo.save_checkpoint({"w": torch.ones(3)}, "weights")
+    Path("notes.txt").write_text("what changed")
+    repo.add(["notes.txt"])
+    repo.commit("notes")
+    files = repo.flatten_tree(repo.read_commit(repo.resolve("HEAD")).tree)
+    assert set(files) == {"checkpoint", "notes.txt"}
+    assert files["checkpoint"] == repo.flatten_tree(repo.read_commit(saved).tree)["checkpoint"]
+    assert torch.equal(repo.load_checkpoint("HEAD")["w"], torch.ones(3))
+
+
 def test_fsck_walks_tensor_chunks_and_gc_keeps_them(repo: Repo) -> None:
     commit = repo.save_checkpoint({"w": torch.randn(100)}, branch="runs/keep")
     chunks = chunk_ids(repo, commit)
