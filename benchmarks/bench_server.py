@@ -188,29 +188,27 @@ def main() -> int:
             series = get("/metrics", run=LONG_RUN, key="train/loss").json()
             assert series["count"] == args.points and len(series["steps"]) <= 2000
             series_cold, series_s = measure(lambda: get("/metrics", run=LONG_RUN, key="train/loss"))
-            _, full_s = measure(
-                lambda: get("/metrics", run=LONG_RUN, key="train/loss", full=True)
-            )
+            _, full_s = measure(lambda: get("/metrics", run=LONG_RUN, key="train/loss", full=True))
     finally:
         server.stop()
 
     def ms(seconds: float) -> str:
-        return f"{seconds * 1000:,.1f} ms"
+        return f"{seconds * 1000:,.0f} ms"
 
     print_table(
-        f"modelsync serve over {args.runs:,} runs, through HTTP on loopback (median of {REPEATS})",
+        f"modelsync serve, {args.runs:,} runs, HTTP on loopback, median of {REPEATS}",
         ["request", "median", "first", "peer (same run)", "ratio", "target"],
         [
             [
-                "GET /runs (first page of 50)",
+                "GET /runs, page 1",
                 ms(page_s),
                 ms(page_cold),
-                f"runs.list_runs in-process: {ms(in_process)}",
-                f"{in_process / page_s:.1f}x faster",
+                f"list_runs {ms(in_process)}",
+                f"{in_process / page_s:.1f}x",
                 f"< {ms(PAGE_TARGET_S)}",
             ],
             [
-                "GET /runs?where=...&sort=-metrics.acc",
+                "GET /runs, where+sort",
                 ms(filtered_s),
                 ms(filtered_cold),
                 "",
@@ -218,11 +216,11 @@ def main() -> int:
                 f"< {ms(PAGE_TARGET_S)}",
             ],
             [
-                f"GET /metrics ({args.points:,} -> {len(series['steps']):,} points)",
+                f"GET /metrics, {args.points:,} -> {len(series['steps']):,}",
                 ms(series_s),
                 ms(series_cold),
-                f"full series over HTTP: {ms(full_s)}",
-                f"{full_s / series_s:.1f}x faster",
+                f"full {ms(full_s)}",
+                f"{full_s / series_s:.1f}x",
                 f"< {ms(SERIES_TARGET_S)}",
             ],
         ],

@@ -1,23 +1,33 @@
-"""ModelSync: version control for machine-learning training."""
+"""ModelSync: version control for machine-learning training.
 
-# The checkpoint package is imported before the function ``checkpoint`` is bound below, so that
-# ``modelsync.checkpoint`` stays the function (``from modelsync.checkpoint import ...`` still
-# reaches the package).
-from . import checkpoint as _checkpoint_package  # noqa: F401
-from .decorator import track
-from .errors import ModelSyncError
-from .metadata import (
-    DatasetInfo,
-    Environment,
-    MetricPoint,
-    MetricSummary,
-    ModelInfo,
-    Params,
-    RunInfo,
-)
-from .repo import Repo
-from .seeding import seed_everything
-from .tracking import Run, active_run, checkpoint, dataset, log, log_params, start_run
+The public API below is imported on first use (PEP 562): ``import modelsync`` and the
+``modelsync`` command load only what they touch, so a command that lists runs does not pay for
+tracking, checkpoints or the environment capture.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .checkpoint import checkpoint_path
+    from .decorator import track
+    from .errors import ModelSyncError
+    from .metadata import (
+        DatasetInfo,
+        Environment,
+        MetricPoint,
+        MetricSummary,
+        ModelInfo,
+        Params,
+        RunInfo,
+    )
+    from .repo import Repo
+    from .seeding import seed_everything
+    from .tracking import Run, active_run, checkpoint, dataset, log, log_params, start_run
 
 __version__ = "0.1.0"
 
@@ -35,6 +45,7 @@ __all__ = [
     "__version__",
     "active_run",
     "checkpoint",
+    "checkpoint_path",
     "dataset",
     "log",
     "log_params",
@@ -42,3 +53,54 @@ __all__ = [
     "start_run",
     "track",
 ]
+
+_EXPORTED_FROM = {
+    "checkpoint_path": "checkpoint",
+    "track": "decorator",
+    "ModelSyncError": "errors",
+    **dict.fromkeys(
+        (
+            "DatasetInfo",
+            "Environment",
+            "MetricPoint",
+            "MetricSummary",
+            "ModelInfo",
+            "Params",
+            "RunInfo",
+        ),
+        "metadata",
+    ),
+    "Repo": "repo",
+    "seed_everything": "seeding",
+    **dict.fromkeys(
+        ("Run", "active_run", "checkpoint", "dataset", "log", "log_params", "start_run"),
+        "tracking",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTED_FROM.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+class _Package(types.ModuleType):
+    """``modelsync.checkpoint`` is the function: importing the subpackage of that name (which
+    binds it on its parent) must not replace it. ``from modelsync.checkpoint import ...`` reads
+    the subpackage from ``sys.modules`` and is unaffected."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "checkpoint" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

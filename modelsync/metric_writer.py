@@ -1,11 +1,11 @@
 """The background metric writer of a run: buffer in memory, flush in batches, beat the heart.
 
-The training thread only appends to an in-memory buffer (``add``). A daemon thread takes the
+The training thread only appends to an in-memory buffer (``log``). A daemon thread takes the
 buffer as one block every ``interval`` seconds, or sooner once ``flush_points`` are waiting,
 and indexes it in the catalog in one ``BEGIN IMMEDIATE`` transaction with the heartbeat. Blocks
 stay pending in memory until a commit carries them in its ``metrics.seg`` (``pending_segment``
 then ``committed``), so a failing catalog loses nothing: the commit indexes them again. When
-more than ``max_points`` are buffered, ``add`` flushes in the caller's thread, which bounds
+more than ``max_points`` are buffered, ``log`` flushes in the caller's thread, which bounds
 memory when the writer cannot keep up.
 """
 
@@ -41,13 +41,12 @@ class MetricWriter:
     ) -> None:
         self.catalog = catalog
         self.run = run
-        self.last_step = last_step
         self.latest: dict[str, float] = {}
         self.error: BaseException | None = None
         self._interval = interval
         self._flush_points = flush_points
         self._max_points = max_points
-        self._buffer = MetricBuffer()
+        self._buffer = MetricBuffer(last_step)
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._next_seq = next_seq
@@ -58,17 +57,17 @@ class MetricWriter:
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------ training thread
+    @property
+    def last_step(self) -> int:
+        return self._buffer.last_step
+
     def log(self, metrics: Mapping[str, object], step: int | None) -> None:
         """Buffer one call's points at ``step`` (the step after the last one when None).
 
         Raises what ``MetricBuffer.add`` raises, having buffered nothing.
         """
         with self._lock:
-            if step is None:
-                step = self.last_step + 1
-            if self._buffer.add(step, time.time(), metrics):
-                self.last_step = step
-            waiting = self._buffer.count
+            waiting = self._buffer.add(metrics, step)
         if waiting >= self._flush_points:
             if waiting >= self._max_points:
                 self.flush()
@@ -80,8 +79,7 @@ class MetricWriter:
         """Take what is buffered as a block, keep it pending and index it in the catalog."""
         with self._flush_lock:
             with self._lock:
-                buffer, self._buffer = self._buffer, MetricBuffer()
-            block = buffer.to_block(self._next_seq)
+                block = self._buffer.take(self._next_seq)
             if block is None:
                 return
             self._next_seq += block.count

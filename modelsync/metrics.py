@@ -22,6 +22,7 @@ import itertools
 import math
 import struct
 import sys
+import time
 from array import array
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ _KEY_LENGTH = struct.Struct("<H")
 _BLOCK_HEADER = struct.Struct("<QI")
 _CHUNK_HEADER = struct.Struct("<II")
 _FLOAT = struct.Struct("<d")
+_wall_clock = time.time
 _INT = struct.Struct("<q")
 _LITTLE_ENDIAN = sys.byteorder == "little"
 
@@ -205,21 +207,31 @@ class _Column:
 
 
 class MetricBuffer:
-    """Points logged since the last flush, already split into one column set per key.
+    """Points logged since the last flush, already split into one column set per key, and the
+    step counter (which outlives flushes).
 
-    Not thread-safe by itself: the metric writer swaps whole buffers under its lock.
+    Not thread-safe by itself: the metric writer calls it under its lock.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, last_step: int = -1) -> None:
         self._columns: dict[str, _Column] = {}
         self.count = 0
+        self.last_step = last_step
 
-    def add(self, step: int, when: float, metrics: Mapping[str, object]) -> int:
-        """Append one call's points (values as ``to_metric_value`` reads them); returns how many.
+    def add(
+        self, metrics: Mapping[str, object], step: int | None = None, when: float | None = None
+    ) -> int:
+        """Append one call's points at ``step`` (default: the one after the last step) and
+        wall time ``when`` (default: now); values as ``to_metric_value`` reads them. Returns
+        how many points are waiting.
 
         All or nothing: a bad name (TrackingError) or value (TypeError) leaves the buffer as it
         was. This is the training thread's hot path, hence one loop and no helper calls.
         """
+        if step is None:
+            step = self.last_step + 1
+        if when is None:
+            when = _wall_clock()
         columns = self._columns
         added = 0
         try:
@@ -240,16 +252,21 @@ class MetricBuffer:
                 column.values.pop()
                 column.times.pop()
             raise
-        self.count += added
-        return added
+        if added:
+            self.count += added
+            self.last_step = step
+        return self.count
 
-    def to_block(self, seq: int) -> MetricBlock | None:
-        """Everything buffered as a block whose first point is ``seq`` (None when empty)."""
+    def take(self, seq: int) -> MetricBlock | None:
+        """Everything buffered, as a block whose first point is ``seq`` (None when empty);
+        the buffer empties."""
         if not self.count:
             return None
+        columns, self._columns = self._columns, {}
+        self.count = 0
         chunks = tuple(
             MetricChunk(key, seq, _le_bytes(c.steps), _le_bytes(c.values), _le_bytes(c.times))
-            for key, c in self._columns.items()
+            for key, c in columns.items()
             if c.steps
         )
         return MetricBlock(seq, chunks)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 from .errors import InvalidRefName, RefError, RefLocked
@@ -83,23 +83,37 @@ class RefContainer:
             return None
         return raw
 
-    def keys(self, prefix: str) -> list[str]:
-        """Full names of the refs under ``prefix`` (e.g. ``refs/heads/``), sorted."""
+    def keys(self, prefix: str, *, exclude: Collection[str] = ()) -> list[str]:
+        """Full names of the refs under ``prefix`` (e.g. ``refs/heads/``), sorted.
+
+        A prefix that is no directory matches ref names starting with it (``refs/tags/runs/foo@``
+        lists the labels of run ``foo``). ``exclude`` names directories to leave out
+        (``refs/heads/runs/``): with 10,000 runs, listing only the other branches stays cheap.
+        """
         base = self._path(prefix)
         if not base.is_dir():
+            base = base.parent
+        if not base.is_dir():
             return []
+        skipped = {name.rstrip("/") + "/" for name in exclude}
         names = []
-        for dirpath, _dirs, files in os.walk(base):
+        for dirpath, dirs, files in os.walk(base):
+            here = Path(dirpath).relative_to(self.root).as_posix() + "/"
+            dirs[:] = [
+                d
+                for d in dirs
+                if (here + d + "/").startswith(prefix) and here + d + "/" not in skipped
+            ]
             for file in files:
                 if file.endswith(".lock") or file.startswith("."):
                     continue
-                full = Path(dirpath, file).relative_to(self.root).as_posix()
-                names.append(full)
+                if (here + file).startswith(prefix):
+                    names.append(here + file)
         return sorted(names)
 
-    def items(self, prefix: str) -> dict[str, str]:
+    def items(self, prefix: str, *, exclude: Collection[str] = ()) -> dict[str, str]:
         out = {}
-        for name in self.keys(prefix):
+        for name in self.keys(prefix, exclude=exclude):
             value = self.read_raw(name)
             if value is not None and is_oid(value):
                 out[name] = value

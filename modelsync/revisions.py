@@ -1,8 +1,9 @@
 """Revision syntax: what ``modelsync log foo~2`` or ``show 3fa9c1`` name.
 
     HEAD, <branch>, <tag>, <run name> (the branch runs/<name>), <run>@<label> (the tag
-    runs/<run>@<label>, e.g. foo@best), full ids, unique short ids (4+ hex digits), and any of
-    those followed by ~N (N-th first-parent ancestor), ^ or ^N (N-th parent).
+    runs/<run>@<label>, e.g. foo@best; foo@last is the run's latest commit when no such tag
+    exists), full ids, unique short ids (4+ hex digits), and any of those followed by ~N (N-th
+    first-parent ancestor), ^ or ^N (N-th parent).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from .hashing import is_oid, looks_like_short_oid
 from .refs import BRANCH_PREFIX, HEAD, RUN_BRANCH_PREFIX, TAG_PREFIX, RefContainer
 
 _SUFFIX = re.compile(r"(~\d*|\^\d*)$")
+LAST_LABEL = "last"
+"""``<run>@last`` is the run's latest commit unless a tag ``runs/<run>@last`` says otherwise."""
 
 
 @dataclass(frozen=True)
@@ -42,12 +45,16 @@ class Resolver:
         if name.startswith("refs/"):
             return [name]
         run_name = name if name.startswith(RUN_BRANCH_PREFIX) else RUN_BRANCH_PREFIX + name
-        return [
+        candidates = [
             TAG_PREFIX + name,
             BRANCH_PREFIX + name,
             BRANCH_PREFIX + run_name,
             TAG_PREFIX + run_name,
         ]
+        run, at, label = run_name.rpartition("@")
+        if at and label == LAST_LABEL:
+            candidates.append(BRANCH_PREFIX + run)
+        return candidates
 
     def resolve_ref(self, name: str) -> tuple[str, str] | None:
         """(full ref name, id it holds) for the first candidate that exists."""

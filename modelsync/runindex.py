@@ -273,6 +273,12 @@ def metric_summaries(conn: sqlite3.Connection, run: str) -> dict[str, MetricSumm
     }
 
 
+def last_step_of(conn: sqlite3.Connection, run: str) -> int:
+    """The largest step logged for ``run`` (-1 before any)."""
+    row = conn.execute("SELECT max(last_step) FROM metric_keys WHERE run = ?", (run,)).fetchone()
+    return -1 if row is None or row[0] is None else int(row[0])
+
+
 def metric_chunks(conn: sqlite3.Connection, run: str, key: str) -> list[MetricChunk]:
     rows = conn.execute(
         "SELECT seq, steps, vals, times FROM metric_chunks WHERE run = ? AND key = ? ORDER BY seq",

@@ -70,6 +70,7 @@ from .runindex import (
     RUN_FILE,
     SEGMENT_FILE,
     forget_points_from,
+    last_step_of,
     write_params,
 )
 from .runs import DATASETS_FILE, ENVIRONMENT_FILE, REQUIREMENTS_FILE, RepoLike, get_run
@@ -116,6 +117,7 @@ class Run:
         self._files: dict[str, TreeEntry] = {}
         self._checkpoint: TreeEntry | None = None
         self._head: str | None = None
+        self._fork_point: str | None = None
         self._closed = False
         self._pid = os.getpid()
         self._token: contextvars.Token[Run | None] | None = None
@@ -277,15 +279,17 @@ class Run:
         self._files[stored] = TreeEntry(kind, oid, size, FILE_MODE)
         return stored
 
-    def tag(self, label: str) -> str:
-        """Label the run, and point ``runs/<name>@<label>`` at its latest commit; returns it."""
+    def tag(self, label: str, commit: str | None = None) -> str:
+        """Label the run, and point ``runs/<name>@<label>`` at ``commit`` (default: its latest
+        commit); returns the commit tagged."""
         check_label(self.name, label)
-        if self._head is None:
+        target = commit if commit is not None else self._head
+        if target is None:
             raise TrackingError(f"run {self.name!r} has no commit to tag")
         if label not in self.info.tags:
             self.info.tags.append(label)
-        self.repo.create_tag(f"{RUN_BRANCH_PREFIX}{self.name}@{label}", self._head, force=True)
-        return self._head
+        self.repo.create_tag(f"{RUN_BRANCH_PREFIX}{self.name}@{label}", target, force=True)
+        return target
 
     # ----------------------------------------------------------------- commits
     def checkpoint(
@@ -410,7 +414,13 @@ class Run:
                 if snapshot is not None and self._checkpoint is not None:
                     meta["checkpoint"] = self._checkpoint.oid
                 oid = self.repo.commit_tree(
-                    tree, message, ref=self.ref, meta=meta, expected_old=head, create=head is None
+                    tree,
+                    message,
+                    ref=self.ref,
+                    parents=(self._fork_point,) if head is None and self._fork_point else None,
+                    meta=meta,
+                    expected_old=head,
+                    create=head is None,
                 )
             except OSError as exc:
                 raise _repository_error(self.repo, exc) from exc
@@ -542,6 +552,7 @@ def start_run(
     code_dir: str | os.PathLike[str] | None = None,
     entrypoint: str | None = None,
     unique_name: bool = False,
+    fork: str | None = None,
 ) -> Run:
     """Start (or, with ``resume``, continue) the run ``runs/<name>`` and make it the active run.
 
@@ -550,9 +561,13 @@ def start_run(
     active run, so runs started inside a run are its children. ``resume=True`` (or the run's
     name) continues an existing run with new commits. ``capture_exclude`` leaves environment
     items out (see ``environment.CAPTURE_ITEMS``). ``code_dir`` is where the user's code lives
-    (for its git state; default: the main script's directory).
+    (for its git state; default: the main script's directory). ``fork`` (a revision, e.g.
+    ``foo@best``) starts the new run from that commit: its first commit has it as parent and
+    carries its checkpoint, and the run it belongs to is the default ``parent``.
     """
     resume_name = _resume_name(name, resume)
+    if fork is not None and resume_name is not None:
+        raise UsageError("fork starts a new run and resume continues one: pass only one of them")
     if resume_name is None and name is not None:
         check_run_name(name)
     label_list = [str(t) for t in tags or ()]
@@ -569,6 +584,8 @@ def start_run(
             run = _new_run(repo_obj, name, owns, strict, label_list, capture_exclude, code_dir)
             run.info.parent = _parent_name(parent)
             run.info.entrypoint = entrypoint
+            if fork is not None:
+                _fork_from(run, fork)
             if params:
                 run._params.update(run._json_params(params))
         _first_commit(run, name, resume_name, unique_name)
@@ -637,6 +654,16 @@ def _new_run(
     )
 
 
+def _fork_from(run: Run, rev: str) -> None:
+    commit_id = run.repo.resolve(rev)
+    commit = run.repo.read_commit(commit_id)
+    run._fork_point = commit_id
+    run._checkpoint = run.repo.flatten_tree(commit.tree).get(CHECKPOINT_ENTRY)
+    forked_run = commit.meta.get("run")
+    if run.info.parent is None and isinstance(forked_run, str):
+        run.info.parent = forked_run
+
+
 def _check_free(repo: Repo, name: str) -> None:
     if repo.refs.resolve(_run_ref(name)) is not None:
         raise TrackingError(
@@ -693,8 +720,8 @@ def _resumed_run(
             f"run {name!r} is still running (pid {current.pid} on {current.hostname}); "
             "wait for it to end before resuming it"
         )
-    files = repo.flatten_tree(repo.read_commit(head).tree)
     commit = repo.read_commit(head)
+    files = repo.flatten_tree(commit.tree)
 
     def read(filename: str) -> bytes | None:
         entry = files.get(filename)
@@ -735,8 +762,7 @@ def _resumed_run(
     next_seq = _segment_end(read(SEGMENT_FILE))
     with repo.catalog.write() as conn:
         forget_points_from(conn, name, next_seq)
-    last = repo.catalog.query("SELECT max(last_step) AS s FROM metric_keys WHERE run = ?", (name,))
-    last_step = last[0]["s"] if last and last[0]["s"] is not None else -1
+        last_step = last_step_of(conn, name)
     run._writer = MetricWriter(repo.catalog, name, next_seq=next_seq, last_step=last_step)
     run._writer.latest.update(
         {

@@ -22,6 +22,8 @@ pytestmark = [
     # Each resumed run writes under its own directory; ModelCheckpoint says it will not carry
     # its list of best files over from the first run's directory, which these tests do not use.
     pytest.mark.filterwarnings("ignore:The dirpath has changed:UserWarning"),
+    # These runs pin the CPU on purpose; on a machine with a GPU Lightning points that out.
+    pytest.mark.filterwarnings("ignore:GPU available but not used"),
 ]
 
 

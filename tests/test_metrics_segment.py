@@ -65,9 +65,9 @@ def test_non_numbers_are_refused_with_their_type(value: object) -> None:
 
 def test_buffer_splits_points_into_one_column_set_per_key() -> None:
     buffer = MetricBuffer()
-    buffer.add(0, 10.0, {"loss": 1.0, "acc": 0.5})
-    buffer.add(1, 11.0, {"loss": 0.5})
-    block = buffer.to_block(seq=7)
+    buffer.add({"loss": 1.0, "acc": 0.5}, when=10.0)
+    buffer.add({"loss": 0.5}, when=11.0)
+    block = buffer.take(seq=7)
     assert block is not None
     assert block.seq == 7 and block.count == 3
     chunks = {chunk.key: chunk for chunk in block.chunks}
@@ -79,10 +79,11 @@ def test_buffer_splits_points_into_one_column_set_per_key() -> None:
 
 def test_a_call_with_a_bad_value_buffers_nothing() -> None:
     buffer = MetricBuffer()
-    buffer.add(0, 1.0, {"loss": 1.0})
+    buffer.add({"loss": 1.0})
     with pytest.raises(TypeError):
-        buffer.add(1, 2.0, {"loss": 0.5, "acc": 0.9, "label": "cat"})
-    block = buffer.to_block(0)
+        buffer.add({"loss": 0.5, "acc": 0.9, "label": "cat"})
+    assert buffer.last_step == 0
+    block = buffer.take(0)
     assert block is not None and block.count == 1
     assert [c.key for c in block.chunks if c.count] == ["loss"]
 
@@ -90,22 +91,36 @@ def test_a_call_with_a_bad_value_buffers_nothing() -> None:
 def test_a_call_with_a_bad_name_buffers_nothing() -> None:
     buffer = MetricBuffer()
     with pytest.raises(TrackingError, match="invalid metric name"):
-        buffer.add(0, 1.0, {"loss": 1.0, "": 2.0})
+        buffer.add({"loss": 1.0, "": 2.0})
     with pytest.raises(TrackingError, match="must be strings"):
-        buffer.add(0, 1.0, {"loss": 1.0, 3: 2.0})  # type: ignore[dict-item]
-    assert buffer.count == 0
-    assert buffer.to_block(0) is None
+        buffer.add({"loss": 1.0, 3: 2.0})  # type: ignore[dict-item]
+    assert buffer.count == 0 and buffer.last_step == -1
+    assert buffer.take(0) is None
 
 
 def test_an_empty_buffer_makes_no_block() -> None:
-    assert MetricBuffer().to_block(0) is None
+    assert MetricBuffer().take(0) is None
+
+
+def test_the_step_counts_itself_across_takes_and_an_explicit_step_sets_it() -> None:
+    buffer = MetricBuffer(last_step=4)
+    buffer.add({"x": 1.0})
+    buffer.take(0)
+    buffer.add({"x": 2.0})
+    buffer.add({"x": 3.0}, step=10)
+    buffer.add({"x": 4.0})
+    buffer.add({})
+    block = buffer.take(1)
+    assert block is not None
+    assert list(block.chunks[0].step_column()) == [6, 10, 11]
+    assert buffer.last_step == 11
 
 
 def _block(seq: int, points: list[tuple[str, int, float]]) -> MetricBlock:
     buffer = MetricBuffer()
     for key, step, value in points:
-        buffer.add(step, 1000.0 + step, {key: value})
-    block = buffer.to_block(seq)
+        buffer.add({key: value}, step, when=1000.0 + step)
+    block = buffer.take(seq)
     assert block is not None
     return block
 

@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from modelsync.integrations.sklearn import Tracked, autolog, flush, load, load_cv_results
 from sklearn.base import BaseEstimator, RegressorMixin, clone, is_classifier, is_regressor
 from sklearn.cluster import KMeans
 from sklearn.datasets import load_digits, load_iris
@@ -27,6 +26,7 @@ import modelsync
 from modelsync import Repo
 from modelsync.datasets import fingerprint
 from modelsync.errors import ModelSyncError, TrackingError, TrackingWarning, UnsafeLoad
+from modelsync.integrations.sklearn import Tracked, autolog, flush, load, load_cv_results
 from modelsync.metadata import RunInfo
 from modelsync.runs import get_datasets, get_environment, get_params, list_runs
 
@@ -239,6 +239,15 @@ def test_a_named_run_gets_one_commit_per_fit(repo: Repo, iris: Any) -> None:
     assert load("ridge").alpha == 100.0
 
 
+def test_a_later_fit_without_a_model_never_loads_the_earlier_model(iris: Any) -> None:
+    X, y = iris
+    Tracked(Ridge(), run_name="ridge").fit(X, y)
+    Tracked(Ridge(), run_name="ridge", log_model=False).fit(X, y)
+
+    with pytest.raises(ModelSyncError, match="log_model=False"):
+        load("ridge")
+
+
 # ------------------------------------------------------------- behaves as the wrapped one
 def test_methods_and_type_follow_the_wrapped_estimator() -> None:
     classifier, regressor = Tracked(LogisticRegression()), Tracked(Ridge())
@@ -271,6 +280,14 @@ def test_fit_transform_and_fit_predict_are_tracked_fits(repo: Repo, iris: Any) -
     np.testing.assert_allclose(scaled, StandardScaler().fit_transform(X))
     np.testing.assert_array_equal(labels, clusterer.labels_)
     assert len(runs_by_name(repo)) == 2
+
+
+def test_set_output_reaches_the_wrapped_transformer(iris: Any) -> None:
+    X, _ = iris
+    model = Tracked(StandardScaler()).set_output(transform="pandas").fit(X)
+
+    assert list(model.transform(X).columns) == list(X.columns)
+    assert list(load(model.commit_).transform(X).columns) == list(X.columns)
 
 
 def test_a_pickled_fitted_wrapper_keeps_its_run_and_commit(iris: Any) -> None:
@@ -370,6 +387,20 @@ def test_a_parallel_search_on_digits_is_recorded_exactly_once(repo: Repo) -> Non
     _assert_same_cv_results(load_cv_results(model.run_name_), model.cv_results_)
 
 
+@pytest.mark.slow
+def test_as_the_estimator_of_a_parallel_search(repo: Repo) -> None:
+    X, y = load_digits(return_X_y=True)
+    grid = {"estimator__n_neighbors": [1, 3]}
+    # joblib's workers may have been started from another directory: name the repository
+    model = Tracked(KNeighborsClassifier(), repo=repo.work_tree)
+    search = GridSearchCV(model, grid, cv=2, n_jobs=2).fit(X, y)
+
+    runs = runs_by_name(repo)
+    assert len(runs) == 2 * 2 + 1
+    assert all(run.status == "finished" for run in runs.values())
+    assert search.best_estimator_.run_name_ in runs
+
+
 # --------------------------------------------------------------------------- autolog
 def test_autolog_tracks_top_level_fits_and_not_the_fits_inside_them(repo: Repo, iris: Any) -> None:
     X, y = iris
@@ -444,9 +475,10 @@ def test_without_a_repository_the_fit_warns_and_succeeds(
     X, y = iris
     monkeypatch.chdir(tmp_path)
 
-    with pytest.warns(TrackingWarning, match="not tracked"):
+    with pytest.warns(TrackingWarning, match="not tracked") as warned:
         model = Tracked(Ridge(), repo=tmp_path / "nowhere").fit(X, y)
 
+    assert warned[0].filename == __file__  # the warning points at the caller's fit
     assert model.run_name_ is None and model.commit_ is None
     np.testing.assert_allclose(model.predict(X), Ridge().fit(X, y).predict(X))
 

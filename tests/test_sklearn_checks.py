@@ -21,7 +21,6 @@ from functools import partial
 from typing import Any
 
 import pytest
-from modelsync.integrations.sklearn import Tracked, flush
 from sklearn.base import BaseEstimator
 from sklearn.cluster import KMeans
 from sklearn.ensemble import RandomForestClassifier
@@ -40,6 +39,7 @@ from sklearn.utils.estimator_checks import (
 )
 
 from modelsync import Repo
+from modelsync.integrations.sklearn import Tracked, flush
 from modelsync.runs import list_runs
 
 pytestmark = pytest.mark.slow

@@ -38,10 +38,17 @@ class Background:
                 self._executor = ThreadPoolExecutor(
                     max_workers=1, thread_name_prefix="modelsync-sklearn"
                 )
-            future = self._executor.submit(self._guarded, task)
-            self._pending = [f for f in self._pending if not f.done()]
-            self._pending.append(future)
-        return future
+            try:
+                future = self._executor.submit(self._guarded, task)
+            except RuntimeError:  # the interpreter is exiting: no new threads
+                pass
+            else:
+                self._pending = [f for f in self._pending if not f.done()]
+                self._pending.append(future)
+                return future
+        done: Future[str | None] = Future()
+        done.set_result(self._guarded(task))
+        return done
 
     def _guarded(self, task: Callable[[], str | None]) -> str | None:
         try:
@@ -63,14 +70,7 @@ class Background:
         with self._lock:
             failures, self._failures = self._failures, []
         for exc in failures:
-            if isinstance(exc, Warning):
-                warnings.warn(exc, stacklevel=stacklevel + 1)
-            else:
-                warnings.warn(
-                    f"modelsync could not finish recording a fit: {type(exc).__name__}: {exc}",
-                    TrackingWarning,
-                    stacklevel=stacklevel + 1,
-                )
+            warn_failure(exc, stacklevel + 1)
 
     def flush(self) -> None:
         self.wait()
@@ -82,6 +82,19 @@ class Background:
         self._executor = None
         self._pending = []
         self._failures = []
+
+
+def warn_failure(exc: BaseException, stacklevel: int = 2) -> None:
+    """Warn about an unforeseen failure of tracking work (a warning raised as an error by a
+    warning filter is warned again as itself, so the filter decides once more)."""
+    if isinstance(exc, Warning):
+        warnings.warn(exc, stacklevel=stacklevel + 1)
+    else:
+        warnings.warn(
+            f"modelsync could not finish recording a fit: {type(exc).__name__}: {exc}",
+            TrackingWarning,
+            stacklevel=stacklevel + 1,
+        )
 
 
 background = Background()

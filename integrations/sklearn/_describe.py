@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import numbers
 import sys
 from collections.abc import Mapping
@@ -13,7 +12,6 @@ import scipy.sparse
 
 MAX_ARRAY_ITEMS = 100
 CLASS_KEY = "estimator_class"
-
 
 _class_paths: dict[type, str] = {}
 
@@ -30,19 +28,16 @@ def _shortest_path(cls: type) -> str:
     parts = cls.__module__.split(".")
     for end in range(1, len(parts) + 1):
         module_name = ".".join(parts[:end])
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        if getattr(module, cls.__qualname__, None) is cls:
+        # a module's parent packages are imported before it: this imports nothing
+        if getattr(sys.modules.get(module_name), cls.__qualname__, None) is cls:
             return f"{module_name}.{cls.__qualname__}"
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def json_value(value: Any) -> Any:
     """A parameter value as JSON data: numbers, strings, lists and dicts as themselves; an
-    estimator as its repr (its own params are listed beside it); a class or function by its
-    import path; a small array as a list; anything else as its repr."""
+    estimator as its one-line repr (its own params are listed beside it); a class or function
+    by its import path; a small array as a list; anything else as its repr."""
     if value is None or isinstance(value, bool | str):
         return value
     if isinstance(value, np.generic):
@@ -62,7 +57,7 @@ def json_value(value: Any) -> Any:
     if isinstance(value, type):
         return class_path(value)
     if hasattr(value, "get_params"):
-        return repr(value)
+        return " ".join(repr(value).split())  # one line, even for a pipeline
     if callable(value) and hasattr(value, "__qualname__") and hasattr(value, "__module__"):
         return f"{value.__module__}.{value.__qualname__}"
     return repr(value)

@@ -47,7 +47,8 @@ class Tracked(MetaEstimatorMixin, BaseEstimator):  # type: ignore[misc]
     estimator : estimator object
         The estimator to fit; it is cloned, never changed.
     repo : str or path, default=None
-        The repository; default: ``$MODELSYNC_DIR``, else the one holding the current directory.
+        The repository; default: ``$MODELSYNC_DIR``, else the one holding the current directory
+        (of the process that fits: name it when joblib workers fit this estimator).
     run_name : str, default=None
         The run to commit to; a later fit with the same name adds a commit to the same run.
         Default: a new run with a generated name per fit.

@@ -35,7 +35,7 @@ from sklearn.metrics import check_scoring
 import modelsync
 from modelsync.errors import ModelSyncError, TrackingError, TrackingWarning, UnknownRun
 
-from ._background import background
+from ._background import background, warn_failure
 from ._describe import as_dataset, class_path, estimator_params, fit_inputs
 from ._models import MANIFEST, LogModel, ModelNotSerialisable, manifest, serialise
 from ._search import is_search, record_search, search_metrics
@@ -173,7 +173,7 @@ def _fit(
         raise
     in_worker = multiprocessing.parent_process() is not None
     if settings.strict or in_worker or not finisher.detach():
-        return _Fitted(result, FitRecord(started.name, finisher.finish()))
+        return _Fitted(result, FitRecord(started.name, finisher.finish_here(stacklevel + 1)))
     return _Fitted(result, FitRecord(started.name, None), finisher)
 
 
@@ -197,7 +197,7 @@ def _start(
         if settings.strict:
             raise
         warnings.warn(
-            f"{entrypoint}() is not tracked: {exc}", TrackingWarning, stacklevel=stacklevel + 1
+            f"{entrypoint}() is not tracked: {exc}", TrackingWarning, stacklevel=stacklevel
         )
         return None
     try:
@@ -209,12 +209,14 @@ def _start(
         if settings.strict:
             _end_failed(run, exc)
             raise
-        _report(run, f"the inputs of this fit are not all recorded: {exc}", stacklevel + 1)
+        _report(run, f"the inputs of this fit are not all recorded: {exc}", stacklevel)
     return run
 
 
 def _open_run(settings: Settings, params: dict[str, Any], entrypoint: str) -> modelsync.Run:
     """A new run, or the next fit of the run ``settings.run_name`` when it exists."""
+    if settings.run_name is not None:
+        background.wait()  # the run's previous fit may still be committing: it comes first
     repo = modelsync.Repo.open(settings.repo)
     try:
         options: dict[str, Any] = {
@@ -273,6 +275,16 @@ class _Finisher:
             return False
         return True
 
+    def finish_here(self, stacklevel: int) -> str | None:
+        """``finish`` in the fitting thread: with ``strict`` its errors raise, else they warn."""
+        try:
+            return self.finish()
+        except Exception as exc:
+            if self.settings.strict:
+                raise
+            warn_failure(exc, stacklevel)
+            return None
+
     def finish(self) -> str | None:
         """Record everything and commit the final status; returns the commit id."""
         failure: BaseException | None = None
@@ -299,8 +311,7 @@ class _Finisher:
         if is_search(model):
             metrics.update(search_metrics(model))
         self._step("metrics are not recorded", lambda: self.run.log_metrics(metrics))
-        if self.settings.log_model is not False:
-            self._step("the model is not stored", lambda: self._save_model(model))
+        self._step("the model is not stored", lambda: self._save_model(model))
         if is_search(model):
             self._step(
                 "the search results are not recorded", lambda: record_search(self.run, model)
@@ -320,9 +331,15 @@ class _Finisher:
         _report(self.run, message)
 
     def _save_model(self, model: Any) -> None:
-        file_name, data = serialise(model, self.settings.log_model)
-        self.run.save(data, name=file_name)
-        self.run.save(manifest(model, file_name, self.method), name=MANIFEST)
+        """The model file and its manifest; a manifest naming no file when there is none, so
+        that a later fit of a named run never appears to have the model of an earlier one."""
+        file_name = None
+        try:
+            if self.settings.log_model is not False:
+                file_name, data = serialise(model, self.settings.log_model)
+                self.run.save(data, name=file_name)
+        finally:
+            self.run.save(manifest(model, file_name, self.method), name=MANIFEST)
 
     def score(self, inputs: dict[str, Any]) -> None:
         """``<set>_<score>`` metrics for the training data and each evaluation set."""

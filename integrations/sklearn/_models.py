@@ -64,9 +64,9 @@ def serialise(model: Any, log_model: LogModel) -> tuple[str, bytes]:
     return "model.joblib", buffer.getvalue()
 
 
-def manifest(model: Any, file_name: str, method: str) -> bytes:
+def manifest(model: Any, file_name: str | None, method: str) -> bytes:
     info: dict[str, Any] = {
-        "format": MODEL_FILES[file_name],
+        "format": None if file_name is None else MODEL_FILES[file_name],
         "file": file_name,
         "class": class_path(type(model)),
         "method": method,
@@ -131,20 +131,21 @@ def _load_skops(rev: str, data: bytes, trusted: list[str]) -> Any:
 
 
 def _model_file(rev: str, files: dict[str, Any], repository: modelsync.Repo) -> str:
-    """The model file of a commit: the one its manifest names, else the one it holds."""
+    """The model file of a commit: the one its manifest names, else (a commit made by hand)
+    the one it holds."""
     entry = files.get(FILES + MANIFEST)
-    if entry is not None:
-        raw = repository.read_file_bytes(entry) or b"{}"
+    if entry is None:
+        held = [name for name in MODEL_FILES if FILES + name in files]
+        if held:
+            return held[0]
+    else:
         try:
-            named = json.loads(raw).get("file")
+            named = json.loads(repository.read_file_bytes(entry) or b"{}").get("file")
         except (ValueError, AttributeError):
             named = None
         if named in MODEL_FILES and FILES + named in files:
             return str(named)
-    for name in MODEL_FILES:
-        if FILES + name in files:
-            return name
     raise UsageError(
-        f"{rev!r} holds no fitted model (files/model.skops or files/model.joblib); "
-        "was it fitted with log_model=False?"
+        f"{rev!r} holds no fitted model: it was fitted with log_model=False, or its model "
+        "could not be written (see the run's problems)"
     )

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from ..inspect import MetricRow, ValueRow
 from ..metadata import MetricSummary, RunInfo
 from ..objects import TensorRecord
 from .schemas import JSONNumber, json_safe
@@ -61,7 +62,11 @@ class RunRowOut(BaseModel):
     duration: float | None
     head: str | None
     params: dict[str, Any]
-    metrics: dict[str, JSONNumber]
+    metrics: dict[str, JSONNumber] = Field(description="latest value per metric key")
+    best: dict[str, JSONNumber | None] = Field(
+        description="best value of each of the page's metric columns (min for losses, else max)"
+    )
+    commits: int
 
 
 class RunListOut(BaseModel):
@@ -116,16 +121,39 @@ class SeriesOut(BaseModel):
     values: list[float | None] = Field(description="null where the value is NaN or infinite")
 
 
-class ValueRow(BaseModel):
+class ValueRowOut(BaseModel):
     key: str
     values: list[Any] = Field(description="one value per compared run, in order (null: absent)")
     differs: bool
 
+    @classmethod
+    def of(cls, row: ValueRow) -> ValueRowOut:
+        return cls(key=row.key, values=json_safe(row.values), differs=row.differs)
+
+
+class MetricRowOut(BaseModel):
+    key: str
+    goal: str = Field(description="min (lower is better, as for losses) or max")
+    last: list[JSONNumber | None] = Field(description="latest value per run (null: not logged)")
+    best: list[JSONNumber | None] = Field(description="best value per run")
+    differs: bool
+
+    @classmethod
+    def of(cls, row: MetricRow) -> MetricRowOut:
+        return cls(
+            key=row.key,
+            goal=row.goal,
+            last=json_safe(row.last),
+            best=json_safe(row.best),
+            differs=row.differs,
+        )
+
 
 class CompareOut(BaseModel):
     runs: list[RunOut]
-    params: list[ValueRow]
-    metrics: list[ValueRow]
+    params: list[ValueRowOut]
+    metrics: list[MetricRowOut]
+    packages: list[ValueRowOut] = Field(description="installed packages whose versions differ")
     metric_keys: list[str] = Field(description="every metric key any of the runs logged")
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from ..inspect import SnapshotDiff
 from ..objects import Commit, TreeEntry, json_safe_number
 from ..repo import FileChange, StatusReport
 
@@ -87,26 +88,52 @@ class FileChangeOut(BaseModel):
         )
 
 
-class ValueChange(BaseModel):
-    """One key whose value differs between two sides (``null``: absent on that side)."""
-
-    key: str
-    a: Any = None
-    b: Any = None
-
-
 class CommitDetail(CommitSummary):
     tree: str
     files: list[FileEntry]
     changes: list[FileChangeOut] = Field(description="files changed against the first parent")
 
 
+class ValueChangeOut(BaseModel):
+    """A param or package whose value differs (``old``/``new`` null where absent)."""
+
+    key: str
+    change: str = Field(description="added, removed or changed")
+    old: Any = None
+    new: Any = None
+
+
+class MetricDeltaOut(BaseModel):
+    key: str
+    goal: str = Field(description="min (lower is better, as for losses) or max")
+    old: JSONNumber | None
+    new: JSONNumber | None
+    delta: JSONNumber | None
+    relative: JSONNumber | None = Field(description="delta / |old|")
+    improved: bool | None
+
+
+class RunDiffOut(BaseModel):
+    """How two run commits differ in what they recorded, as `modelsync diff` says it."""
+
+    old_run: str
+    new_run: str
+    params: list[ValueChangeOut]
+    metrics: list[MetricDeltaOut]
+    packages: list[ValueChangeOut]
+
+    @classmethod
+    def of(cls, diff: SnapshotDiff) -> RunDiffOut:
+        return cls.model_validate(json_safe(diff.to_json()))
+
+
 class DiffOut(BaseModel):
     a: str
     b: str
     files: list[FileChangeOut]
-    params: list[ValueChange]
-    metrics: list[ValueChange]
+    run: RunDiffOut | None = Field(
+        description="params, metrics, packages; null unless both sides are run commits"
+    )
 
 
 class StatusOut(BaseModel):

@@ -36,8 +36,9 @@ Write snapshots in the order they were captured. Changes made behind torch's bac
 Reading: ``describe_checkpoint`` (tensor listing, no data), ``load_checkpoint``,
 ``load_tensors``, ``diff_checkpoints`` (per tensor: unchanged/changed/added/removed, L2 norm of
 the difference, relative change, max absolute difference), ``export_checkpoint`` (``.ckpt`` via
-``torch.save``, or safetensors). None of them unpickles: values that are neither tensors nor
-plain data are stored pickled, and loading them needs ``trusted=True``.
+``torch.save``, or safetensors), ``checkpoint_path`` (a cached ``.ckpt`` to resume from).
+None of them unpickles: values that are neither tensors nor plain data are stored pickled, and
+loading them needs ``trusted=True``.
 
 This package imports torch only inside functions, so ``import modelsync`` works without it.
 """
@@ -45,7 +46,7 @@ This package imports torch only inside functions, so ``import modelsync`` works 
 from __future__ import annotations
 
 from .compare import TensorChange, TensorPatch, checkpoint_patch, diff_checkpoints, diff_manifests
-from .export import export_checkpoint, weight_tensors
+from .export import checkpoint_path, export_checkpoint, weight_tensors
 from .reader import (
     CheckpointInfo,
     checkpoint_id,
@@ -74,6 +75,7 @@ __all__ = [
     "WriterStats",
     "checkpoint_id",
     "checkpoint_patch",
+    "checkpoint_path",
     "describe_checkpoint",
     "diff_checkpoints",
     "diff_manifests",

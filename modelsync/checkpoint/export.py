@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Literal
 from ..errors import UsageError
 from ..fileio import atomic_output, fsync_dir
 from .reader import checkpoint_id, load_checkpoint, load_tensors, read_manifest
-from .structure import tensor_paths
+from .structure import refuse_pickles, tensor_paths
 
 if TYPE_CHECKING:
     import torch
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 ExportFormat = Literal["ckpt", "safetensors"]
 EXPORT_NAMES: dict[str, str] = {"ckpt": "checkpoint.ckpt", "safetensors": "model.safetensors"}
 WEIGHTS_KEY = "state_dict"
+EXPORT_CACHE = "exports"
 
 
 def export_checkpoint(
@@ -49,6 +50,42 @@ def export_checkpoint(
     else:
         _write_safetensors(repo, rev, path)
     return path
+
+
+def checkpoint_path(
+    rev: str,
+    repo: Repo | str | os.PathLike[str] | None = None,
+    directory: str | os.PathLike[str] | None = None,
+    *,
+    trusted: bool = False,
+) -> Path:
+    """A ``.ckpt`` file of the checkpoint ``rev`` names (``runs/foo@best``, ``foo``, an id).
+
+    Give it to ``Trainer.fit(ckpt_path=...)`` or ``torch.load``. Without ``directory`` the
+    file is written once per commit into the repository's export cache
+    (``.modelsync/exports/<commit>/checkpoint.ckpt``) and reused by later calls.
+    """
+    from ..repo import Repo
+
+    if isinstance(repo, Repo):
+        return _checkpoint_file(repo, rev, directory, trusted=trusted)
+    with Repo.open(repo) as opened:
+        return _checkpoint_file(opened, rev, directory, trusted=trusted)
+
+
+def _checkpoint_file(
+    repo: Repo, rev: str, directory: str | os.PathLike[str] | None, *, trusted: bool
+) -> Path:
+    commit, manifest_id = checkpoint_id(repo, rev)
+    if directory is not None:
+        return export_checkpoint(repo, commit, directory, trusted=trusted)
+    cached = repo.control_dir / EXPORT_CACHE / commit / EXPORT_NAMES["ckpt"]
+    if not cached.is_file():
+        return export_checkpoint(repo, commit, cached.parent, trusted=trusted)
+    if not trusted:
+        manifest = read_manifest(repo.store, manifest_id)
+        refuse_pickles(manifest.structure, f"checkpoint {manifest_id[:12]}")
+    return cached
 
 
 def _write_ckpt(repo: Repo, rev: str, path: Path, *, trusted: bool) -> None:

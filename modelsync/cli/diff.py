@@ -8,6 +8,7 @@ import typer
 from rich.text import Text
 
 from .common import JsonOption, RepoOption, console, print_json, repository
+from .runview import RUN_FILES, print_run_diff, run_diff
 
 _LINE_STYLES = (("+++", "bold"), ("---", "bold"), ("@@", "cyan"), ("+", "green"), ("-", "red"))
 
@@ -30,18 +31,28 @@ def diff(
 
     No revision: staged files vs the working tree. --staged: HEAD (or A) vs the staged files.
     A: that revision vs the working tree. A B: two revisions. Text files get a unified diff,
-    other files their sizes and hashes.
+    other files their sizes and hashes, checkpoints a per-tensor report. Two runs (or run
+    commits) start with their changed params, metric deltas and package versions; their --json
+    is then an object (params, metrics, packages, files) instead of the list of files.
+
+    Example: modelsync diff baseline tuned
 
     Example: modelsync diff HEAD~1 HEAD --json
     """
     with repository(repo_path) as repo:
         changes = repo.diff(a, b, staged=staged)
         patches = [repo.patch(change) for change in changes]
+        runs = run_diff(repo, a, b) if a is not None and b is not None and not staged else None
     if json_output:
         pairs = zip(changes, patches, strict=True)
-        print_json([{**change.to_json(), "patch": patch.to_json()} for change, patch in pairs])
+        files = [{**change.to_json(), "patch": patch.to_json()} for change, patch in pairs]
+        print_json(files if runs is None else {**runs.to_json(), "files": files})
         return
+    if runs is not None:
+        print_run_diff(runs)
     for change, patch in zip(changes, patches, strict=True):
+        if runs is not None and change.path in RUN_FILES:
+            continue
         console.print(Text(f"diff a/{change.path} b/{change.path} ({change.status})", style="bold"))
         for line in patch.lines():
             console.print(Text(line, style=_style(line)))

@@ -17,7 +17,15 @@ from rich.text import Text
 from ..objects import Commit, Tag, TreeEntry
 from ..refs import HEAD
 from ..repo import Repo
-from .common import JsonOption, RepoOption, console, print_json, repository, short
+from .common import (
+    JsonOption,
+    RepoOption,
+    console,
+    exit_with_error,
+    print_json,
+    repository,
+)
+from .logview import log_labels, log_lines, read_log
 from .render import (
     commit_json,
     entry_json,
@@ -29,13 +37,24 @@ from .render import (
     ref_labels,
     tag_json,
 )
+from .tables import print_segments
 
 
 def log(
     rev: Annotated[
-        str, typer.Argument(help="Where to start (branch, tag, run, hash, HEAD~2).")
-    ] = HEAD,
+        str | None,
+        typer.Argument(
+            help="Where to start (run, branch, tag, hash, foo~2; default HEAD).",
+            show_default=False,
+        ),
+    ] = None,
     oneline: Annotated[bool, typer.Option("--oneline", help="One line per commit.")] = False,
+    graph: Annotated[
+        bool, typer.Option("--graph", help="Draw branches and forks to the left.")
+    ] = False,
+    all_refs: Annotated[
+        bool, typer.Option("--all", help="Every branch (runs included) and tag, not just REV.")
+    ] = False,
     max_count: Annotated[
         int | None,
         typer.Option("--max-count", "-n", min=0, help="Show at most N commits."),
@@ -43,32 +62,24 @@ def log(
     json_output: JsonOption = False,
     repo_path: RepoOption = None,
 ) -> None:
-    """List commits reachable from REV, newest first.
+    """List commits reachable from REV, newest first; a run's commits show the step, epoch and
+    metrics at that point.
 
-    Example: modelsync log runs/baseline --oneline -n 10
+    Example: modelsync log baseline --oneline -n 10
+    Example: modelsync log --all --graph --oneline
     """
+    if all_refs and rev is not None:
+        exit_with_error("give a revision or --all, not both")
     with repository(repo_path) as repo:
-        commits = repo.log(rev, limit=max_count)
-        labels = ref_labels(repo)
+        commits = read_log(repo, [rev or HEAD], all_refs=all_refs, limit=max_count)
+        labels = log_labels(repo, commits)
     if json_output:
         print_json([commit_json(oid, commit, labels.get(oid, ())) for oid, commit in commits])
         return
-    for oid, commit in commits:
-        if oneline:
-            _print_oneline(oid, commit, labels.get(oid, []))
-            continue
-        print_commit_header(oid, commit, labels.get(oid, []))
-        for line in meta_lines(commit.meta):
-            console.print(Text(f"Meta:   {line}"))
-        print_message(commit.message)
-
-
-def _print_oneline(oid: str, commit: Commit, labels: list[str]) -> None:
-    line = Text(short(oid), style="yellow")
-    if labels:
-        line.append(f" ({', '.join(labels)})", style="bold cyan")
-    line.append(f" {commit.summary}")
-    console.print(line)
+    if not commits:
+        console.print("No commits yet: 'modelsync add' and 'modelsync commit', or start a run.")
+        return
+    print_segments(log_lines(commits, labels, oneline=oneline, graph=graph))
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,14 @@ from .. import __version__
 from . import (
     branch,
     checkout,
+    compare,
     core,
     diff,
     history,
     maintenance,
+    metrics,
+    runs,
+    runview,
     schema,
     serve,
     staging,
@@ -50,6 +54,10 @@ def root(
 core.register(app)
 staging.register(app)
 history.register(app)
+runs.register(app)
+metrics.register(app)
+compare.register(app)
+runview.register(app)
 tensors.register(app)
 diff.register(app)
 checkout.register(app)

@@ -2,24 +2,41 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Annotated, Any
 
 import typer
 from rich.text import Text
+from typer.core import TyperGroup
 
 from ..refs import HEAD
 from ..repo import Repo
 from .common import JsonOption, RepoOption, console, print_json, repository, short
 from .render import tag_json
 
-app = typer.Typer(name="tag", invoke_without_command=True)
+
+class _TagGroup(TyperGroup):
+    """Also takes ``modelsync tag REV NAME [-m MSG] [-f]``, short for ``tag create NAME REV``:
+    two words that are not a subcommand (a revision named list, create or delete needs the
+    long form)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        words = list(itertools.takewhile(lambda arg: not arg.startswith("-"), args))
+        if len(words) == 2 and words[0] not in self.commands:
+            args = ["create", words[1], words[0], *args[2:]]
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(name="tag", invoke_without_command=True, cls=_TagGroup)
 
 
 @app.callback()
 def tag(ctx: typer.Context) -> None:
     """List, create and delete tags; without a subcommand, list them.
+    `modelsync tag REV NAME` is short for `modelsync tag create NAME REV`.
 
     Example: modelsync tag create v1.0 -m "first model we shipped"
+    Example: modelsync tag baseline@best v1.0
     """
     if ctx.invoked_subcommand is None:
         list_tags()

@@ -7,18 +7,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ..checkpoint import CheckpointInfo, describe_checkpoint, export_checkpoint
-from ..checkpoint.export import ExportFormat
-from ..checkpoint.writer import CHECKPOINT_ENTRY
 from ..diff import format_size
 from ..errors import UsageError
 from ..repo import Repo
 from . import history
 from .history import CommitView, Section
+
+if TYPE_CHECKING:
+    from ..checkpoint import CheckpointInfo
 
 
 def checkpoint_json(info: CheckpointInfo) -> dict[str, Any]:
@@ -59,7 +59,13 @@ def checkpoint_lines(info: CheckpointInfo) -> list[str]:
 
 
 def checkpoint_section(repo: Repo, view: CommitView) -> Section | None:
-    """``show``'s listing of a checkpoint commit's tensors, read from its manifest alone."""
+    """``show``'s listing of a checkpoint commit's tensors, read from its manifest alone (the
+    checkpoint package is imported here, so that commands which never touch one start faster)."""
+    if not any(entry.kind == "checkpoint" for entry in view.files.values()):
+        return None
+    from ..checkpoint import describe_checkpoint
+    from ..checkpoint.writer import CHECKPOINT_ENTRY
+
     entry = view.files.get(CHECKPOINT_ENTRY)
     if entry is None or entry.kind != "checkpoint":
         return None
@@ -70,6 +76,9 @@ def checkpoint_section(repo: Repo, view: CommitView) -> Section | None:
 
 def export(repo: Repo, rev: str, directory: Path, fmt: str, *, trusted: bool) -> Path:
     """``checkout REV --to DIR``: write the checkpoint as a standard file, touching nothing else."""
+    from ..checkpoint import export_checkpoint
+    from ..checkpoint.export import ExportFormat
+
     if fmt not in ("ckpt", "safetensors"):
         raise UsageError(f"unknown format {fmt!r}; use ckpt or safetensors")
     chosen: ExportFormat = "safetensors" if fmt == "safetensors" else "ckpt"

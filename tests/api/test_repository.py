@@ -124,14 +124,14 @@ def test_show_of_an_unknown_revision_is_404_with_a_suggestion(client: TestClient
     assert "feature" in response.json()["message"]
 
 
-def test_diff_reports_files_params_and_metrics(client: TestClient) -> None:
+def test_diff_reports_the_files_that_changed(client: TestClient, repo: Repo) -> None:
     body = client.get("/diff", params={"a": "HEAD~1", "b": "HEAD"}).json()
-    assert {f["path"] for f in body["files"]} == {"data/big.bin", "params.json"}
-    assert body["params"] == [{"key": "lr", "a": 0.1, "b": 0.01}]
-    assert body["metrics"] == [
-        {"key": "acc", "a": 0.5, "b": 0.75},
-        {"key": "loss", "a": 1.0, "b": 0.5},
-    ]
+    assert body["a"] == repo.resolve("HEAD~1") and body["b"] == repo.head_commit()
+    assert {f["path"]: f["status"] for f in body["files"]} == {
+        "data/big.bin": "added",
+        "params.json": "modified",
+    }
+    assert body["run"] is None
 
 
 def test_download_streams_a_chunked_file_byte_for_byte(client: TestClient) -> None:

@@ -32,6 +32,9 @@ def test_runs_show_status_badges_data_latest_metrics_and_differing_params(
     assert by_name["broken"]["metrics"] == {"loss": "NaN"}
     assert body["differing_params"] == ["batch_size", "lr"]
     assert by_name["tuned"]["params"] == {"batch_size": 32, "lr": 0.01}
+    assert by_name["baseline"]["commits"] == 4
+    assert by_name["baseline"]["best"]["loss"] == 0.001
+    assert by_name["baseline"]["best"]["acc"] == 0.999
     assert "acc" in body["metric_keys"] and "loss" in body["metric_keys"]
 
 
@@ -178,8 +181,25 @@ def test_compare_puts_runs_side_by_side_and_marks_differences(reader: TestClient
     assert params["lr"] == {"key": "lr", "values": [0.1, 0.01], "differs": True}
     assert params["batch_size"] == {"key": "batch_size", "values": [32, 32], "differs": False}
     assert body["metric_keys"] == ["acc", "loss"]
-    acc = {row["key"]: row for row in body["metrics"]}["acc"]
-    assert acc == {"key": "acc", "values": [0.999, None], "differs": True}
+    metrics = {row["key"]: row for row in body["metrics"]}
+    assert metrics["acc"]["last"] == [0.999, None]
+    assert metrics["acc"]["differs"] is True
+    assert metrics["loss"]["goal"] == "min"
+    assert metrics["loss"]["best"] == [pytest.approx(0.001), pytest.approx(0.005)]
+    assert body["packages"] == []
+
+
+def test_diff_of_two_run_commits_has_params_metric_deltas_and_packages(reader: TestClient) -> None:
+    body = reader.get("/diff", params={"a": "tuned", "b": "baseline"}).json()
+    run = body["run"]
+    assert (run["old_run"], run["new_run"]) == ("tuned", "baseline")
+    assert run["params"] == [{"key": "lr", "change": "changed", "old": 0.01, "new": 0.1}]
+    loss = {m["key"]: m for m in run["metrics"]}["loss"]
+    assert loss["old"] == pytest.approx(0.005) and loss["new"] == pytest.approx(0.001)
+    assert loss["improved"] is True
+    assert {"path": "checkpoint", "status": "added"}.items() <= next(
+        f for f in body["files"] if f["path"] == "checkpoint"
+    ).items()
 
 
 def test_compare_with_an_unknown_run_is_404(reader: TestClient) -> None:

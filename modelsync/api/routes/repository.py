@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from ...inspect import diff_snapshots, read_snapshot
 from ...refs import HEAD
 from ...repo import diff_file_maps
 from ..deps import HolderDep, RepoDep, WriteLockDep
-from ..lookup import commit_metrics, commit_params, resolve, value_changes
+from ..lookup import resolve
 from ..schemas import (
     AddOut,
     CheckoutIn,
@@ -24,6 +25,7 @@ from ..schemas import (
     InitIn,
     InitOut,
     LogOut,
+    RunDiffOut,
     StatusOut,
 )
 from ..security import (
@@ -127,16 +129,17 @@ def show(rev: str, repo: RepoDep) -> CommitDetail:
 
 @router.get("/diff", dependencies=Read, responses=READ_ERRORS)
 def diff(repo: RepoDep, a: Rev, b: Rev) -> DiffOut:
-    """What changed from `a` to `b`: files, params (params.json) and latest metrics."""
+    """What changed from `a` to `b`: files, and for two run commits their params, metrics (with
+    deltas) and package versions."""
     a_id, b_id = resolve(repo, a), resolve(repo, b)
     a_commit, b_commit = repo.read_commit(a_id), repo.read_commit(b_id)
-    a_files, b_files = repo.flatten_tree(a_commit.tree), repo.flatten_tree(b_commit.tree)
+    files = diff_file_maps(repo.flatten_tree(a_commit.tree), repo.flatten_tree(b_commit.tree))
+    old, new = read_snapshot(repo, a_commit), read_snapshot(repo, b_commit)
     return DiffOut(
         a=a_id,
         b=b_id,
-        files=[FileChangeOut.of(c) for c in diff_file_maps(a_files, b_files)],
-        params=value_changes(commit_params(repo, a_files), commit_params(repo, b_files)),
-        metrics=value_changes(commit_metrics(a_commit), commit_metrics(b_commit)),
+        files=[FileChangeOut.of(c) for c in files],
+        run=RunDiffOut.of(diff_snapshots(old, new)) if old and new else None,
     )
 
 

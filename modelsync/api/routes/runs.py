@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 
 from ... import runs
+from ...inspect import compare_runs
 from ...names import check_run_name
 from ...refs import RUN_BRANCH_PREFIX, TAG_PREFIX
 from ...repo import Repo
 from ...runindex import run_commit_rows
+from ...runtable import page_of_runs
+from ...series import Series, json_values, minmax_downsample
 from ..deps import RepoDep
 from ..run_schemas import (
     CompareOut,
+    MetricRowOut,
     MetricSummaryOut,
     RunCommitOut,
     RunDetailOut,
@@ -22,12 +26,10 @@ from ..run_schemas import (
     RunOut,
     RunRowOut,
     SeriesOut,
-    ValueRow,
+    ValueRowOut,
 )
-from ..run_table import page_of_runs
 from ..schemas import json_safe
 from ..security import require_read
-from ..series import Series, json_values, minmax_downsample
 from .responses import READ_ERRORS
 
 router = APIRouter(tags=["runs"], dependencies=[Depends(require_read)], responses=READ_ERRORS)
@@ -74,6 +76,8 @@ def list_runs(
                 if k in page.differing_params
             },
             metrics=json_safe(run.metrics),
+            best={key: json_safe(cell.best) for key, cell in page.metrics[run.name].items()},
+            commits=page.commits[run.name],
         )
         for run in page.runs
     ]
@@ -162,16 +166,6 @@ def metric_series(
     )
 
 
-def _rows(per_run: list[dict[str, Any]]) -> list[ValueRow]:
-    keys = sorted({key for values in per_run for key in values})
-    rows = []
-    for key in keys:
-        values = [json_safe(v.get(key)) for v in per_run]
-        present = {json.dumps(v.get(key, "\0absent"), sort_keys=True, default=str) for v in per_run}
-        rows.append(ValueRow(key=key, values=values, differs=len(present) > 1))
-    return rows
-
-
 @router.get("/compare")
 def compare(
     repo: RepoDep,
@@ -179,13 +173,13 @@ def compare(
         list[str], Query(min_length=1, max_length=MAX_COMPARED, description="runs to compare")
     ],
 ) -> CompareOut:
-    """Runs side by side: params and latest metrics (with what differs), and their metric keys."""
-    infos = [runs.get_run(repo, check_run_name(name)) for name in run]
-    params = [runs.get_params(repo, name) for name in run]
-    latest = [info.metrics for info in infos]
+    """Runs side by side, as `modelsync compare`: params, the latest and best value of every
+    metric, and the installed packages whose versions differ; each row says if the runs differ."""
+    comparison = compare_runs(repo, [check_run_name(name) for name in run])
     return CompareOut(
-        runs=[RunOut.of(info) for info in infos],
-        params=_rows(params),
-        metrics=_rows(latest),
-        metric_keys=sorted({key for values in latest for key in values}),
+        runs=[RunOut.of(info) for info in comparison.runs],
+        params=[ValueRowOut.of(row) for row in comparison.params],
+        metrics=[MetricRowOut.of(row) for row in comparison.metrics],
+        packages=[ValueRowOut.of(row) for row in comparison.packages],
+        metric_keys=comparison.metric_keys,
     )

@@ -50,10 +50,44 @@ function valueChanges(title, changes) {
     el("h2", { text: title }),
     changes.length
       ? table(
-          ["key", "parent", "this commit"],
-          changes.map((c) => el("tr", { class: "modified" }, el("td", { class: "key", text: c.key }), el("td", { text: formatValue(c.a) }), el("td", { text: formatValue(c.b) }))),
+          ["key", "change", "parent", "this commit"],
+          changes.map((c) =>
+            el(
+              "tr",
+              { class: c.change === "changed" ? "modified" : c.change },
+              el("td", { class: "key", text: c.key }),
+              el("td", { text: c.change }),
+              el("td", { text: formatValue(c.old) }),
+              el("td", { text: formatValue(c.new) }),
+            ),
+          ),
         )
       : el("p", { class: "muted", text: "no changes" }),
+  );
+}
+
+function metricDeltas(deltas) {
+  const moved = deltas.filter((d) => d.delta !== 0);
+  return el(
+    "div",
+    {},
+    el("h2", { text: "Metrics" }),
+    moved.length
+      ? table(
+          ["metric", "parent", "this commit", "change", ""],
+          moved.map((d) =>
+            el(
+              "tr",
+              { class: d.improved === false ? "deleted" : d.improved ? "added" : null },
+              el("td", { class: "key", text: d.key }),
+              el("td", { class: "num", text: formatNumber(d.old) }),
+              el("td", { class: "num", text: formatNumber(d.new) }),
+              el("td", { class: "num", text: d.relative === null ? formatNumber(d.delta) : `${formatNumber(d.delta)} (${(d.relative * 100).toFixed(1)}%)` }),
+              el("td", { text: d.improved === null ? "" : d.improved ? "better" : "worse" }),
+            ),
+          ),
+        )
+      : el("p", { class: "muted", text: "no metric moved" }),
   );
 }
 
@@ -136,7 +170,14 @@ async function render(main) {
   }
   if (parent) {
     const diff = await api("/diff", { a: parent, b: commit.id });
-    const body = [el("h2", { text: "Files" }), changesTable(commit.changes), valueChanges("Params", diff.params), valueChanges("Metrics", diff.metrics)];
+    const run = diff.run;
+    const body = [
+      el("h2", { text: "Files" }),
+      changesTable(commit.changes),
+      run ? valueChanges("Params", run.params) : null,
+      run ? metricDeltas(run.metrics) : null,
+      run && run.packages.length ? valueChanges("Packages", run.packages) : null,
+    ];
     fill(diffBox, el("h2", { text: "Changes against the parent " }, commitLink(parent)), ...body);
     if (checkpoints.length) {
       api("/checkpoints/diff", { a: parent, b: commit.id })

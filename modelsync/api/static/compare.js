@@ -1,7 +1,7 @@
 // Several runs side by side: their curves of a metric overlaid on one chart, and their params and
 // latest metrics in columns, with the rows that differ highlighted.
 import {
-  api, badge, boot, clear, fill, el, fetchSeries, formatValue, lineChart, runLink, section,
+  api, badge, boot, clear, el, fetchSeries, fill, formatNumber, formatValue, lineChart, runLink, section,
 } from "./common.js";
 
 function sideBySide(title, rows, runs, { onlyDiffering }) {
@@ -64,6 +64,33 @@ function chartCard(page) {
   return { card, draw: keys.length ? draw : async () => {} };
 }
 
+function metricsTable(rows, runs, { onlyDiffering }) {
+  const shown = onlyDiffering ? rows.filter((r) => r.differs) : rows;
+  if (!shown.length) return section("Metrics", el("p", { class: "muted", text: onlyDiffering ? "no differences" : "none" }));
+  return section(
+    "Metrics (latest, and best)",
+    el(
+      "table",
+      { class: "grid compare" },
+      el("thead", {}, el("tr", {}, el("th", { text: "metric" }), runs.map((r) => el("th", {}, runLink(r.name))))),
+      el(
+        "tbody",
+        {},
+        shown.map((row) =>
+          el(
+            "tr",
+            { class: row.differs ? "differs" : null, "data-key": row.key },
+            el("td", { class: "key", text: row.key, title: `best is the ${row.goal === "min" ? "lowest" : "highest"}` }),
+            row.last.map((last, i) =>
+              el("td", { class: "num" }, formatNumber(last), row.best[i] === null ? "" : el("span", { class: "muted", text: ` (${formatNumber(row.best[i])})` })),
+            ),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
 async function render(main) {
   const runs = new URLSearchParams(window.location.search).getAll("run");
   if (runs.length < 1) throw new Error("pick runs to compare in the runs table");
@@ -71,9 +98,12 @@ async function render(main) {
   const onlyDiffering = el("input", { type: "checkbox", id: "only-differing" });
   const tables = el("div", {});
   function drawTables() {
-    clear(tables).append(
-      sideBySide("Params", page.params, page.runs, { onlyDiffering: onlyDiffering.checked }),
-      sideBySide("Latest metrics", page.metrics, page.runs, { onlyDiffering: onlyDiffering.checked }),
+    const options = { onlyDiffering: onlyDiffering.checked };
+    fill(
+      tables,
+      sideBySide("Params", page.params, page.runs, options),
+      metricsTable(page.metrics, page.runs, options),
+      page.packages.length ? sideBySide("Packages whose versions differ", page.packages, page.runs, options) : null,
     );
   }
   onlyDiffering.addEventListener("change", drawTables);

@@ -92,6 +92,7 @@ async function render(main) {
       sortHeader("status", "status", state, load),
       sortHeader("started", "started", state, load),
       sortHeader("duration", "duration", state, load),
+      sortHeader("commits", "commits", state, load),
       ...params.map((key) => sortHeader(key, fieldFor("params", key), state, load)),
       ...metrics.map((key) => sortHeader(key, fieldFor("metrics", key), state, load)),
     ];
@@ -110,8 +111,15 @@ async function render(main) {
         el("td", {}, badge(run.status)),
         el("td", { text: formatTime(run.start_time) }),
         el("td", { class: "num", text: formatDuration(run.duration) }),
+        el("td", { class: "num", text: run.commits }),
         ...params.map((key) => el("td", { text: formatValue(run.params[key]) })),
-        ...metrics.map((key) => el("td", { class: "num", text: formatNumber(run.metrics[key]) })),
+        ...metrics.map((key) =>
+          el("td", {
+            class: "num",
+            text: formatNumber(run.metrics[key]),
+            title: key in run.best ? `best: ${formatNumber(run.best[key])}` : null,
+          }),
+        ),
       );
     });
     const first = page.total ? page.offset + 1 : 0;

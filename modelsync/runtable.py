@@ -1,30 +1,55 @@
-"""The runs table behind ``GET /runs``: filter, sort and page every run, in SQL.
+"""The runs table of ``modelsync runs`` and ``GET /runs``: filter, sort and page runs, in SQL.
 
-Filters and sort keys are the ``modelsync runs --where/--sort`` language, parsed by
-``modelsync.query`` and compiled here to one SQLite query over the catalog, so a page out of
-10,000 runs costs a few indexed lookups per run and nothing is built in Python for the runs that
-are not shown. Fields read as ``modelsync.query.evaluate`` reads them: a run column, the latest
-value of ``metrics.<key>``, or the JSON value of ``params.<key>``; a missing field compares
-false except with ``== None``; numbers and strings never compare as ordered; a NaN metric reads
-as missing (SQLite stores NaN as NULL). A run that says ``running`` while its writer is gone
-reads as ``crashed``, for filters as for display.
+Filters and sort keys are the ``--where/--sort`` language, parsed by ``modelsync.query`` and
+compiled here to one SQLite query over the catalog, so a page out of 10,000 runs costs a few
+indexed lookups per run and nothing is built in Python for the runs that are not shown. Fields
+read as ``modelsync.query.evaluate`` reads them: a run column, the latest value of
+``metrics.<key>``, or the JSON value of ``params.<key>``; a missing field compares false except
+with ``== None``; numbers and strings never compare as ordered; a NaN metric reads as missing
+(SQLite stores NaN as NULL). A run that says ``running`` while its writer is gone reads as
+``crashed``, for filters as for display.
+
+The page comes with what a table of it shows: the params whose values differ between its runs,
+the key metrics (latest value, and best: the minimum of a metric whose name says lower is
+better, such as ``val_loss``, the maximum otherwise) and each run's number of commits.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
+import re
 import sqlite3
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from ..metadata import RunInfo
-from ..query import BoolOp, Comparison, Expr, Field, Not, Scalar, parse_sort, parse_where
-from ..runindex import latest_values, run_from_row, run_rows
-from ..runs import effective_status
+from .errors import UsageError
+from .metadata import RunInfo
+from .query import (
+    BoolOp,
+    Comparison,
+    Expr,
+    Field,
+    Not,
+    Scalar,
+    fields_of,
+    parse_sort,
+    parse_where,
+)
+from .runindex import latest_values, run_from_row, run_rows
+from .runs import effective_status
 
 MAX_METRIC_COLUMNS = 8
+DEFAULT_SORT = "-started"
+
+Goal = Literal["min", "max"]
+_LOWER_IS_BETTER = re.compile(
+    r"(loss|err|error|mse|mae|rmse|nll|perplexity|ppl|wer|cer|latency|time|distance|regret)",
+    re.IGNORECASE,
+)
 
 _STATUS = (
     "(CASE WHEN r.status = 'running' AND r.name IN (SELECT value FROM json_each(:crashed))"
@@ -42,6 +67,19 @@ _RUN_COLUMNS = {
 _ORDERED = {"<", "<=", ">", ">="}
 
 
+def metric_goal(key: str) -> Goal:
+    """Whether the best value of ``key`` is its minimum (losses, errors) or its maximum."""
+    return "min" if _LOWER_IS_BETTER.search(key) else "max"
+
+
+@dataclass(frozen=True)
+class MetricCell:
+    """One run's metric in the table: its latest value and its best (None: never logged)."""
+
+    last: float
+    best: float | None
+
+
 @dataclass(frozen=True)
 class RunPage:
     total: int
@@ -49,6 +87,8 @@ class RunPage:
     params: dict[str, dict[str, Any]]
     differing_params: list[str]
     metric_keys: list[str]
+    commits: dict[str, int] = field(default_factory=dict)
+    metrics: dict[str, dict[str, MetricCell]] = field(default_factory=dict)
 
 
 @dataclass
@@ -113,6 +153,12 @@ class _Sql:
         x = self.field(key.field)
         return f"({x} IS NULL), {x} {'DESC' if key.descending else 'ASC'}, r.name"
 
+    def tagged(self, tag: str) -> str:
+        return (
+            "EXISTS (SELECT 1 FROM json_each(r.info, '$.tags') t"
+            f" WHERE t.value = {self.bind(tag)})"
+        )
+
 
 def _is_nan(value: object) -> bool:
     return isinstance(value, float) and math.isnan(value)
@@ -128,16 +174,25 @@ def page_of_runs(
     conn: sqlite3.Connection,
     *,
     where: str | None,
-    sort: str,
-    status: str | None,
+    sort: str = DEFAULT_SORT,
+    status: str | None = None,
+    tags: Sequence[str] = (),
     limit: int,
-    offset: int,
+    offset: int = 0,
+    metric_keys: Sequence[str] | None = None,
+    max_metric_columns: int = MAX_METRIC_COLUMNS,
 ) -> RunPage:
+    """One page of runs, filtered by ``where``, ``status`` and every one of ``tags``.
+
+    ``metric_keys`` names the metric columns; by default, the ``max_metric_columns`` keys most
+    runs of the page have.
+    """
     crashed = _crashed(conn)
     sql = _Sql({"crashed": json.dumps(sorted(crashed))})
     clauses = [sql.where(parse_where(where))] if where else []
     if status:
         clauses.append(f"{_STATUS} = {sql.bind(status)}")
+    clauses += [sql.tagged(tag) for tag in tags]
     order = sql.order(sort)
     tables = "runs r" + "".join(join for _, join in sql.joins.values())
     condition = " WHERE " + " AND ".join(clauses) if clauses else ""
@@ -158,9 +213,51 @@ def page_of_runs(
         info = run_from_row(by_name[name], latest[name])
         runs.append(info.model_copy(update={"status": "crashed"}) if name in crashed else info)
     params = _params_of(conn, names)
-    counts = Counter(key for run in runs for key in run.metrics)
-    metric_keys = sorted(key for key, _ in counts.most_common(MAX_METRIC_COLUMNS))
-    return RunPage(total, runs, params, _differing(params), metric_keys)
+    if metric_keys is None:
+        counts = Counter(key for run in runs for key in run.metrics)
+        keys = sorted(key for key, _ in counts.most_common(max_metric_columns))
+    else:
+        keys = list(metric_keys)
+    return RunPage(
+        total,
+        runs,
+        params,
+        _differing(params),
+        keys,
+        _commit_counts(conn, names),
+        _metric_cells(conn, names, keys),
+    )
+
+
+def check_fields(
+    conn: sqlite3.Connection,
+    *,
+    where: str | None = None,
+    sort: str | None = None,
+    metric_keys: Sequence[str] = (),
+) -> None:
+    """UsageError naming a ``metrics.<key>`` or ``params.<key>`` that no run has (a typo, most
+    likely), with the closest keys that exist."""
+    wanted: list[Field] = []
+    if where:
+        wanted += sorted(fields_of(parse_where(where)), key=str)
+    if sort:
+        wanted.append(parse_sort(sort).field)
+    wanted += [Field("metrics", key) for key in metric_keys]
+    for f in wanted:
+        if f.namespace == "run":
+            continue
+        table = "metric_keys" if f.namespace == "metrics" else "params"
+        if conn.execute(f"SELECT 1 FROM {table} WHERE key = ? LIMIT 1", (f.key,)).fetchone():
+            continue
+        known = [row[0] for row in conn.execute(f"SELECT DISTINCT key FROM {table}")]
+        close = difflib.get_close_matches(f.key, known, n=3, cutoff=0.6)
+        hint = (
+            f"; did you mean {', '.join(f'{f.namespace}.{key}' for key in close)}?"
+            if close
+            else ""
+        )
+        raise UsageError(f"no run has {f}{hint}")
 
 
 def _differing(params: dict[str, dict[str, Any]]) -> list[str]:
@@ -174,14 +271,44 @@ def _differing(params: dict[str, dict[str, Any]]) -> list[str]:
     ]
 
 
+def _in(names: Sequence[str]) -> str:
+    return f"({','.join('?' * len(names))})"
+
+
 def _params_of(conn: sqlite3.Connection, names: list[str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {name: {} for name in names}
     if not names:
         return out
-    marks = ",".join("?" * len(names))
     rows = conn.execute(
-        f"SELECT run, key, value FROM params WHERE run IN ({marks}) ORDER BY key", names
+        f"SELECT run, key, value FROM params WHERE run IN {_in(names)} ORDER BY key", names
     )
     for run, key, value in rows:
         out[run][key] = json.loads(value)
+    return out
+
+
+def _commit_counts(conn: sqlite3.Connection, names: list[str]) -> dict[str, int]:
+    counts = dict.fromkeys(names, 0)
+    if names:
+        rows = conn.execute(
+            f"SELECT run, count(*) FROM commits WHERE run IN {_in(names)} GROUP BY run", names
+        )
+        counts.update({run: count for run, count in rows})
+    return counts
+
+
+def _metric_cells(
+    conn: sqlite3.Connection, names: list[str], keys: list[str]
+) -> dict[str, dict[str, MetricCell]]:
+    out: dict[str, dict[str, MetricCell]] = {name: {} for name in names}
+    if not names or not keys:
+        return out
+    rows = conn.execute(
+        f"SELECT run, key, last_value, min, max FROM metric_keys"
+        f" WHERE run IN {_in(names)} AND key IN {_in(keys)}",
+        [*names, *keys],
+    )
+    for run, key, last, low, high in rows:
+        best = low if metric_goal(key) == "min" else high
+        out[run][key] = MetricCell(math.nan if last is None else last, best)
     return out

@@ -1,0 +1,213 @@
+"""What ``modelsync log`` prints: commits with their run's step, epoch and metrics, a graph.
+
+History comes from the catalog (``inspect.walk_log``): a 10,000-commit run is one query, not
+10,000 object reads. Decorations read only the refs that can point into what is shown: HEAD,
+the branches and tags that are not runs', and the branch and labels of each run listed; the
+other runs' refs (10,000 files in a large repository) are never opened.
+
+Lines are built as plain segments and styled only on a terminal, so a long log piped to a file
+costs string joins, not one Rich render per line.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from ..errors import ObjectError
+from ..inspect import CommitCache, walk_log
+from ..objects import Commit
+from ..refs import BRANCH_PREFIX, HEAD, RUN_BRANCH_PREFIX, TAG_PREFIX
+from ..repo import Repo
+from .render import format_date, meta_lines
+from .tables import Line, Segment, format_number
+
+
+def read_log(
+    repo: Repo, revs: Sequence[str], *, all_refs: bool, limit: int | None
+) -> list[tuple[str, Commit]]:
+    """Commits reachable from ``revs`` (every branch and tag with ``all_refs``), newest first."""
+    cache = CommitCache(repo)
+    if all_refs:
+        cache.load_all()
+        starts = [
+            *repo.refs.items(BRANCH_PREFIX).values(),
+            *(repo.peel(oid) for oid in repo.refs.items(TAG_PREFIX).values()),
+        ]
+        head = repo.head_commit()
+        if head is not None:
+            starts.append(head)
+    else:
+        if list(revs) == [HEAD] and repo.head_commit() is None:
+            return []
+        starts = [repo.resolve(rev) for rev in revs]
+    return walk_log(cache, starts, limit)
+
+
+def log_labels(repo: Repo, commits: Sequence[tuple[str, Commit]]) -> dict[str, list[str]]:
+    """``HEAD -> main``, ``runs/foo``, ``tag: runs/foo@best`` for the commits shown."""
+    runs = sorted({str(c.meta["run"]) for _, c in commits if c.meta.get("run")})
+    run_branches = BRANCH_PREFIX + RUN_BRANCH_PREFIX
+    run_tags = TAG_PREFIX + RUN_BRANCH_PREFIX
+    branches = repo.refs.items(BRANCH_PREFIX, exclude=[run_branches])
+    tags = repo.refs.items(TAG_PREFIX, exclude=[run_tags])
+    for run in runs:
+        oid = repo.refs.resolve(run_branches + run)
+        if oid is not None:
+            branches[run_branches + run] = oid
+        tags.update(repo.refs.items(f"{run_tags}{run}@"))
+    labels: dict[str, list[str]] = defaultdict(list)
+    head_branch = repo.head_branch()
+    head = repo.head_commit()
+    if head is not None and head_branch is None:
+        labels[head].append("HEAD")
+    for full, oid in sorted(branches.items()):
+        name = full.removeprefix(BRANCH_PREFIX)
+        labels[oid].append(f"HEAD -> {name}" if name == head_branch else name)
+    for full, oid in sorted(tags.items()):
+        try:
+            labels[repo.peel(oid)].append(f"tag: {full.removeprefix(TAG_PREFIX)}")
+        except ObjectError:
+            continue
+    return labels
+
+
+def run_point(commit: Commit) -> str:
+    """``step 500, epoch 3`` for a run commit ('' for others)."""
+    meta = commit.meta
+    parts = []
+    if meta.get("step") is not None:
+        parts.append(f"step {meta['step']}")
+    if meta.get("epoch") is not None:
+        parts.append(f"epoch {meta['epoch']}")
+    return ", ".join(parts)
+
+
+def metric_text(commit: Commit) -> str:
+    metrics = commit.meta.get("metrics")
+    if not isinstance(metrics, dict):
+        return ""
+    return " ".join(
+        f"{key}={format_number(value) if isinstance(value, int | float) else value}"
+        for key, value in sorted(metrics.items())
+    )
+
+
+@dataclass
+class Graph:
+    """Lanes of ``log --graph``: one per line of descent, ``*`` marks each commit's own.
+
+    Before a commit, lanes that wait for it too (forks: two runs started from one commit)
+    fold into its lane with ``/``; after a merge, each further parent opens a lane with ``\\``.
+    """
+
+    lanes: list[str] = field(default_factory=list)
+
+    def commit(self, oid: str, parents: Sequence[str]) -> tuple[list[str], str, list[str]]:
+        """(lines before the commit, its row's prefix, lines after it)."""
+        if oid not in self.lanes:
+            self.lanes.append(oid)
+        col = self.lanes.index(oid)
+        before = []
+        for j in reversed([i for i, lane in enumerate(self.lanes) if lane == oid and i > col]):
+            before.append(self._fold(j))
+        row = " ".join("*" if i == col else "|" for i in range(len(self.lanes)))
+        after = []
+        if parents:
+            self.lanes[col] = parents[0]
+            for offset, parent in enumerate(p for p in parents[1:] if p not in self.lanes):
+                self.lanes.insert(col + 1 + offset, parent)
+                after.append(self._open(col + offset))
+        else:
+            after += self._close(col)
+        return before, row, after
+
+    def continuation(self) -> str:
+        return " ".join("|" for _ in self.lanes)
+
+    def _fold(self, j: int) -> str:
+        """Lane ``j`` joins the one to its left; the lanes right of it move left."""
+        chars = [c for i in range(len(self.lanes)) for c in ("|" if i < j else " ", " ")]
+        for k in range(j, len(self.lanes)):
+            chars[2 * k - 1] = "/"
+        del self.lanes[j]
+        return "".join(chars).rstrip()
+
+    def _open(self, col: int) -> str:
+        """A lane opens right of ``col`` for a merge's further parent; lanes right of it move."""
+        chars = [c for i in range(len(self.lanes)) for c in ("|" if i <= col else " ", " ")]
+        for k in range(col + 1, len(self.lanes)):
+            chars[2 * k - 1] = "\\"
+        return "".join(chars).rstrip()
+
+    def _close(self, col: int) -> list[str]:
+        """A root commit ends its lane; lanes right of it move left."""
+        if col == len(self.lanes) - 1:
+            del self.lanes[col]
+            return []
+        chars = [c for i in range(len(self.lanes)) for c in ("|" if i < col else " ", " ")]
+        for k in range(col + 1, len(self.lanes)):
+            chars[2 * k - 1] = "/"
+        del self.lanes[col]
+        return ["".join(chars).rstrip()]
+
+
+def log_lines(
+    commits: Iterable[tuple[str, Commit]],
+    labels: dict[str, list[str]],
+    *,
+    oneline: bool,
+    graph: bool,
+) -> list[Line]:
+    lanes = Graph() if graph else None
+    lines: list[Line] = []
+    for oid, commit in commits:
+        body = _oneline(oid, commit, labels.get(oid, [])) if oneline else _full(oid, commit, labels)
+        if lanes is None:
+            lines += body
+            continue
+        before, row, after = lanes.commit(oid, commit.parents)
+        lines += [[(prefix, "red")] for prefix in before]
+        lines.append([(row + " ", "red"), *body[0]])
+        rest = lanes.continuation()
+        lines += [[(rest + " " if line else rest, "red"), *line] for line in body[1:]]
+        lines += [[(prefix, "red")] for prefix in after]
+    return lines
+
+
+def _decorations(labels: list[str]) -> list[Segment]:
+    return [(f" ({', '.join(labels)})", "bold cyan")] if labels else []
+
+
+def _oneline(oid: str, commit: Commit, labels: list[str]) -> list[Line]:
+    line: Line = [(oid[:12], "yellow"), *_decorations(labels)]
+    point = run_point(commit)
+    if point:
+        line.append((f" [{point}]", "magenta"))
+    line.append((f" {commit.summary}", ""))
+    metrics = metric_text(commit)
+    if metrics:
+        line.append((f"  {metrics}", "green"))
+    return [line]
+
+
+def _full(oid: str, commit: Commit, labels: dict[str, list[str]]) -> list[Line]:
+    lines: list[Line] = [
+        [(f"commit {oid}", "yellow"), *_decorations(labels.get(oid, []))],
+        [(f"Author: {commit.author.name} <{commit.author.email}>", "")],
+        [(f"Date:   {format_date(commit.timestamp)}", "")],
+    ]
+    run = commit.meta.get("run")
+    if run:
+        point = run_point(commit)
+        lines.append([(f"Run:    {run}", ""), (f" ({point})" if point else "", "magenta")])
+        metrics = metric_text(commit)
+        if metrics:
+            lines.append([("Metrics: ", ""), (metrics, "green")])
+    else:
+        lines += [[(f"Meta:   {line}", "")] for line in meta_lines(commit.meta)]
+    lines.append([])
+    lines += [[(f"    {text}", "")] for text in commit.message.splitlines() or [""]]
+    lines.append([])
+    return lines

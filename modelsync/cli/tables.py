@@ -1,0 +1,131 @@
+"""How the reading commands print: Rich tables and colour on a terminal; plain text otherwise.
+
+Piped or redirected output gets no colour codes and tables as plain columns separated by two
+spaces, never wrapped nor cut to a terminal's width, so ``grep``, ``awk`` and ``column`` read
+them. Numbers are shown with four significant digits, JSON values as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.text import Text
+
+from .common import console
+
+MISSING = "-"
+
+Segment = tuple[str, str]
+"""A piece of a line and its Rich style."""
+Line = list[Segment]
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    justify: str = "left"
+    style: str = ""
+
+
+def print_table(columns: Sequence[Column], rows: Sequence[Sequence[str | Text]]) -> None:
+    if console.is_terminal:
+        _rich_table(columns, rows)
+        return
+    cells = [[column.header for column in columns]]
+    cells += [[cell.plain if isinstance(cell, Text) else cell for cell in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    lines = []
+    for row in cells:
+        parts = [
+            cell.rjust(width) if column.justify == "right" else cell.ljust(width)
+            for cell, width, column in zip(row, widths, columns, strict=True)
+        ]
+        lines.append("  ".join(parts).rstrip())
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _rich_table(columns: Sequence[Column], rows: Sequence[Sequence[str | Text]]) -> None:
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for column in columns:
+        table.add_column(column.header, justify=column.justify, style=column.style)  # type: ignore[arg-type]
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+def print_segments(lines: Sequence[Line]) -> None:
+    """Many lines at once: styled on a terminal; one plain write when piped (10,000 commits of
+    ``log`` cost string joins, not 10,000 Rich renders)."""
+    if console.is_terminal:
+        for line in lines:
+            console.print(Text.assemble(*line))
+        return
+    sys.stdout.write("".join("".join(text for text, _ in line) + "\n" for line in lines))
+
+
+def format_number(value: float | None) -> str:
+    if value is None:
+        return MISSING
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    if math.isnan(value):
+        return "nan"
+    return f"{value:.4g}"
+
+
+def format_value(value: Any) -> str:
+    """A param value: strings as they are, numbers short, anything else as JSON."""
+    if value is None:
+        return MISSING
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        return format_number(value)
+    return json.dumps(value, sort_keys=True)
+
+
+def format_time(timestamp: float | None) -> str:
+    if timestamp is None:
+        return MISSING
+    moment = datetime.fromtimestamp(timestamp, tz=UTC).astimezone()
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None or math.isnan(seconds):
+        return MISSING
+    total = max(0, round(seconds))
+    days, rest = divmod(total, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours:02d}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
+
+
+STATUS_STYLES = {
+    "running": "cyan",
+    "finished": "green",
+    "failed": "red",
+    "crashed": "bold red",
+    "interrupted": "yellow",
+}
+
+
+def status_text(status: str) -> Text:
+    return Text(status, style=STATUS_STYLES.get(status, ""))
