@@ -10,6 +10,8 @@ the unchanged file again against the first commit (target: under 5%, thanks to t
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -26,7 +28,7 @@ def make_file(path: Path, size: int) -> None:
         written = 0
         while written < size:
             n = min(block, size - written)
-            out.write(__import__("os").urandom(n))
+            out.write(os.urandom(n))
             written += n
 
 
@@ -44,10 +46,8 @@ def bench(workdir: Path, size: int) -> None:
 
     def add_commit() -> None:
         repo.add([str(repo_dir / "model.bin")])
-        try:
+        with contextlib.suppress(NothingToCommit):
             repo.commit("model")
-        except NothingToCommit:
-            pass
 
     t_first = timed(add_commit)
     t_again = timed(add_commit)

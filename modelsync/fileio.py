@@ -56,10 +56,12 @@ def atomic_write(path: Path, data: BytesLike, *, durable: bool = True) -> None:
 
 
 @contextlib.contextmanager
-def atomic_output(path: Path, *, durable: bool = True) -> Iterator[tempfile._TemporaryFileWrapper[bytes]]:
+def atomic_output(
+    path: Path, *, durable: bool = True
+) -> Iterator[tempfile._TemporaryFileWrapper[bytes]]:
     """Stream into a temporary sibling of ``path``; rename it into place only on success."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tempfile.NamedTemporaryFile(
+    tmp = tempfile.NamedTemporaryFile(  # noqa: SIM115 - renamed or removed below, never leaked
         prefix=f".{path.name}.", suffix=".tmp", dir=path.parent, delete=False
     )
     try:

@@ -1,4 +1,7 @@
-"""Which working-tree paths ``add`` and ``status`` pass over: ``.modelsyncignore`` (gitignore syntax)."""
+"""Which working-tree paths ``add`` and ``status`` pass over.
+
+Rules come from ``.modelsyncignore`` (gitignore syntax) plus a few always-ignored folders.
+"""
 
 from __future__ import annotations
 
