@@ -31,7 +31,8 @@ def fit_linear(lr: float = 0.1, epochs: int = 30, noise: float = 0.1) -> dict[st
         grad = 2 * x.T @ (x @ w - y) / len(y)
         w -= lr * grad
         modelsync.log({"mse": float(np.mean((x @ w - y) ** 2))}, step=epoch)
-    return {"mse": float(np.mean((x @ w - y) ** 2)), "weight_error": float(np.abs(w - true_w).max())}
+    mse = float(np.mean((x @ w - y) ** 2))
+    return {"mse": mse, "weight_error": float(np.abs(w - true_w).max())}
 
 
 if __name__ == "__main__":
