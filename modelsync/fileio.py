@@ -33,6 +33,17 @@ def _translate_os_error(path: Path, exc: OSError) -> Exception:
     return exc
 
 
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# Temporary files are created 0600; what we rename into place gets the mode a plain
+# open() would have given it. Read once, at import, because umask() is process-global.
+_FILE_MODE = 0o666 & ~_read_umask()
+
+
 def atomic_write(path: Path, data: BytesLike, *, durable: bool = True) -> None:
     """Replace ``path`` with ``data`` so readers see the old or the new content, never a mix."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -42,6 +53,7 @@ def atomic_write(path: Path, data: BytesLike, *, durable: bool = True) -> None:
         raise _translate_os_error(path, exc) from exc
     try:
         with os.fdopen(fd, "wb") as tmp:
+            os.fchmod(tmp.fileno(), _FILE_MODE)
             tmp.write(data)
             tmp.flush()
             if durable:
@@ -65,6 +77,7 @@ def atomic_output(
         prefix=f".{path.name}.", suffix=".tmp", dir=path.parent, delete=False
     )
     try:
+        os.fchmod(tmp.fileno(), _FILE_MODE)
         yield tmp
         tmp.flush()
         if durable:
