@@ -55,7 +55,8 @@ def main() -> None:
     fit_linear(lr=0.05)
 
     cli("runs")
-    cli("log", fast)
+    cli("log", fast, "--oneline")
+    cli("runs", "--where", "metrics.val_acc > 0.9", "--sort", "-metrics.val_acc")
     cli("compare", fast, slow)
     cli("diff", f"{fast}@best", f"{slow}@best")
     cli("metrics", fast, slow, "--key", "val_loss")
