@@ -72,8 +72,8 @@ def _synthetic_run_files(index: int, start: float) -> tuple[dict[str, bytes], di
     buffer = MetricBuffer()
     for step in range(100):
         loss = (1 + index % 17) / (step + 1)
-        buffer.add(step, start + step, {"loss": loss, "val_loss": loss * 1.1, "acc": step / 100})
-    block = buffer.to_block(0)
+        buffer.add({"loss": loss, "val_loss": loss * 1.1, "acc": step / 100}, step, start + step)
+    block = buffer.take(0)
     assert block is not None
     files = {
         RUN_FILE: info.to_stored(),

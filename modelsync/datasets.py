@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
 from .files import hash_file
 from .metadata import DatasetInfo
+from .optional import loaded
 
 _SKIPPED_DIRS = {".git", ".modelsync", "__pycache__"}
 
@@ -36,10 +36,10 @@ def fingerprint(obj: Any, name: str | None = None) -> DatasetInfo:
 
 
 def _fingerprint_object(obj: Any) -> DatasetInfo:
-    numpy = sys.modules.get("numpy")
-    pandas = sys.modules.get("pandas")
-    sparse = sys.modules.get("scipy.sparse")
-    torch = sys.modules.get("torch")
+    numpy = loaded("numpy")
+    pandas = loaded("pandas")
+    sparse = loaded("scipy.sparse")
+    torch = loaded("torch")
     if numpy is not None and isinstance(obj, numpy.ndarray):
         return _numpy(obj, numpy)
     if pandas is not None and isinstance(obj, pandas.DataFrame | pandas.Series):

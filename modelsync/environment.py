@@ -25,6 +25,7 @@ from typing import Any
 
 from .errors import UsageError
 from .metadata import CudaInfo, Environment, GitInfo, GpuInfo
+from .optional import loaded
 from .seeding import recorded_seeds
 
 CAPTURE_ITEMS = (
@@ -163,7 +164,7 @@ def _normalise(name: str) -> str:
 # ------------------------------------------------------------------------ GPU
 def cuda_info() -> CudaInfo | None:
     info = CudaInfo()
-    torch: Any = sys.modules.get("torch")
+    torch: Any = loaded("torch")
     cuda_ready = torch is not None and torch.cuda.is_initialized()
     if torch is not None:
         info.cuda_version = getattr(torch.version, "cuda", None)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import TrackingError
+from .optional import loaded
 
 MAGIC = b"MSMSEG\x00\x01"
 MAX_KEY_LENGTH = 250
@@ -143,7 +144,7 @@ class MetricChunk:
 
 def _value_range(values: bytes) -> tuple[float | None, float | None]:
     """Smallest and largest value, NaN ignored: with numpy when the program has loaded it."""
-    numpy = sys.modules.get("numpy")
+    numpy = loaded("numpy")
     if numpy is not None:
         column = numpy.frombuffer(values, dtype="<f8")
         finite = column[~numpy.isnan(column)]
