@@ -57,6 +57,8 @@ def handle_errors() -> Iterator[None]:
         yield
     except ModelSyncError as exc:
         exit_with_error(str(exc))
+    except BrokenPipeError:
+        raise
     except PermissionError as exc:
         exit_with_error(f"permission denied: {exc.filename or exc}")
     except OSError as exc:
