@@ -26,7 +26,7 @@ ParamValue: TypeAlias = Any
 class StoredModel(BaseModel):
     """A model written into a commit as canonical JSON, read back with ``from_stored``."""
 
-    model_config = ConfigDict(extra="ignore", ser_json_inf_nan="strings")
+    model_config = ConfigDict(extra="ignore", ser_json_inf_nan="strings", defer_build=True)
 
     schema_version: int = SCHEMA_VERSION
 
@@ -87,7 +87,7 @@ class Params(StoredModel):
 class MetricPoint(BaseModel):
     """One logged value of one metric."""
 
-    model_config = ConfigDict(ser_json_inf_nan="strings")
+    model_config = ConfigDict(ser_json_inf_nan="strings", defer_build=True)
 
     key: str
     step: int
@@ -98,7 +98,7 @@ class MetricPoint(BaseModel):
 class MetricSummary(BaseModel):
     """What the catalog keeps per metric of a run, for listings and comparisons."""
 
-    model_config = ConfigDict(ser_json_inf_nan="strings")
+    model_config = ConfigDict(ser_json_inf_nan="strings", defer_build=True)
 
     key: str
     count: int
@@ -155,7 +155,7 @@ class Environment(StoredModel):
 class DatasetInfo(BaseModel):
     """A fingerprint of a run input: content hash, shape, dtypes, columns."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     name: str
     kind: Literal["numpy", "pandas", "sparse", "torch", "file", "directory"]
@@ -178,7 +178,7 @@ class DatasetList(StoredModel):
 class ModelInfo(BaseModel):
     """A snapshot of a model within a run: a commit with a ``checkpoint`` entry."""
 
-    model_config = ConfigDict(ser_json_inf_nan="strings")
+    model_config = ConfigDict(ser_json_inf_nan="strings", defer_build=True)
 
     run: str
     commit: str

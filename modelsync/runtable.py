@@ -19,14 +19,14 @@ from __future__ import annotations
 import difflib
 import json
 import math
-import re
 import sqlite3
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from .errors import UsageError
+from .inspect import metric_goal
 from .metadata import RunInfo
 from .query import (
     BoolOp,
@@ -45,12 +45,6 @@ from .runs import effective_status
 MAX_METRIC_COLUMNS = 8
 DEFAULT_SORT = "-started"
 
-Goal = Literal["min", "max"]
-_LOWER_IS_BETTER = re.compile(
-    r"(loss|err|error|mse|mae|rmse|nll|perplexity|ppl|wer|cer|latency|time|distance|regret)",
-    re.IGNORECASE,
-)
-
 _STATUS = (
     "(CASE WHEN r.status = 'running' AND r.name IN (SELECT value FROM json_each(:crashed))"
     " THEN 'crashed' ELSE r.status END)"
@@ -65,11 +59,7 @@ _RUN_COLUMNS = {
     "commits": "(SELECT count(*) FROM commits c WHERE c.run = r.name)",
 }
 _ORDERED = {"<", "<=", ">", ">="}
-
-
-def metric_goal(key: str) -> Goal:
-    """Whether the best value of ``key`` is its minimum (losses, errors) or its maximum."""
-    return "min" if _LOWER_IS_BETTER.search(key) else "max"
+_NEVER_NULL = {"name", "status", "started", "commits"}
 
 
 @dataclass(frozen=True)
@@ -149,14 +139,17 @@ class _Sql:
         return found if op == "in" else f"(NOT {found})"
 
     def order(self, sort: str) -> str:
+        """Missing values last; an indexed column alone, so that a page reads only its rows."""
         key = parse_sort(sort)
         x = self.field(key.field)
-        return f"({x} IS NULL), {x} {'DESC' if key.descending else 'ASC'}, r.name"
+        direction = "DESC" if key.descending else "ASC"
+        if key.field.namespace == "run" and key.field.key in _NEVER_NULL:
+            return f"{x} {direction}, r.name"
+        return f"({x} IS NULL), {x} {direction}, r.name"
 
     def tagged(self, tag: str) -> str:
         return (
-            "EXISTS (SELECT 1 FROM json_each(r.info, '$.tags') t"
-            f" WHERE t.value = {self.bind(tag)})"
+            f"EXISTS (SELECT 1 FROM json_each(r.info, '$.tags') t WHERE t.value = {self.bind(tag)})"
         )
 
 
@@ -195,17 +188,17 @@ def page_of_runs(
     clauses += [sql.tagged(tag) for tag in tags]
     order = sql.order(sort)
     tables = "runs r" + "".join(join for _, join in sql.joins.values())
-    condition = " WHERE " + " AND ".join(clauses) if clauses else ""
-    page = conn.execute(
-        f"SELECT r.name, count(*) OVER () FROM {tables}{condition}"
-        f" ORDER BY {order} LIMIT {sql.bind(limit)} OFFSET {sql.bind(offset)}",
-        sql.params,
-    ).fetchall()
-    if page:
-        total = page[0][1]
+    if clauses:
+        # Every match is read to count them: one pass, then the page is a slice.
+        condition = " WHERE " + " AND ".join(clauses)
+        query = f"SELECT r.name FROM {tables}{condition} ORDER BY {order}"
+        matches = [name for (name,) in conn.execute(query, sql.params)]
+        total, names = len(matches), matches[offset : offset + limit]
     else:
-        total = conn.execute(f"SELECT count(*) FROM {tables}{condition}", sql.params).fetchone()[0]
-    names = [name for name, _ in page]
+        total = conn.execute("SELECT count(*) FROM runs").fetchone()[0]
+        query = f"SELECT r.name FROM {tables} ORDER BY {order} LIMIT :limit OFFSET :offset"
+        params = {**sql.params, "limit": limit, "offset": offset}
+        names = [name for (name,) in conn.execute(query, params)]
     by_name = {row["name"]: row for row in run_rows(conn, names=names)}
     latest = latest_values(conn, names)
     runs = []
@@ -253,9 +246,7 @@ def check_fields(
         known = [row[0] for row in conn.execute(f"SELECT DISTINCT key FROM {table}")]
         close = difflib.get_close_matches(f.key, known, n=3, cutoff=0.6)
         hint = (
-            f"; did you mean {', '.join(f'{f.namespace}.{key}' for key in close)}?"
-            if close
-            else ""
+            f"; did you mean {', '.join(f'{f.namespace}.{key}' for key in close)}?" if close else ""
         )
         raise UsageError(f"no run has {f}{hint}")
 

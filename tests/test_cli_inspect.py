@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from _inspect_runs import build_runs
@@ -11,6 +13,7 @@ from typer.testing import Result
 
 from modelsync.cli.logview import Graph
 from modelsync.repo import Repo
+from modelsync.tracking import start_run
 
 Cli = Callable[..., Result]
 
@@ -137,3 +140,23 @@ def test_log_of_an_empty_repository_gets_a_hint(cli: Cli, repo: Repo) -> None:
     result = cli("log")
     assert result.exit_code == 0
     assert result.stdout.startswith("No commits yet")
+
+
+def test_show_has_the_code_version_and_the_uncommitted_diff(
+    cli: Cli, repo: Repo, tmp_path: Path
+) -> None:
+    code = tmp_path / "code"
+    code.mkdir()
+    git = ["git", "-C", str(code), "-c", "user.name=T", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    (code / "train.py").write_text("lr = 0.1\n")
+    subprocess.run([*git, "add", "train.py"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "first"], check=True)
+    (code / "train.py").write_text("lr = 0.01\n")
+    with start_run("coded", repo=repo, code_dir=code, capture_exclude=["requirements", "gpu"]):
+        pass
+    out = run(cli, repo, "show", "coded").stdout
+    assert "Code:\n    git " in out
+    assert " on main (dirty)" in out
+    assert "    uncommitted diff:" in out
+    assert "    +lr = 0.01" in out

@@ -95,7 +95,8 @@ def test_csv_parses_with_one_row_per_run(cli: Cli, tracked: Repo) -> None:
 
 
 def test_a_filter_that_matches_nothing_says_so(cli: Cli, tracked: Repo) -> None:
-    assert runs(cli, tracked, "--where", "metrics.loss > 100").stdout.startswith("No runs match")
+    assert runs(cli, tracked, "--where", "metrics.loss > 100").stdout == "No runs match.\n"
+    assert runs(cli, tracked, "--offset", "5").stdout == "No runs at offset 5 (3 match).\n"
 
 
 @pytest.mark.parametrize(
@@ -123,3 +124,6 @@ def test_an_empty_repository_gets_a_hint(cli: Cli, repo: Repo) -> None:
     assert "No runs yet" in result.stdout
     assert json.loads(cli("runs", "--json").stdout)["runs"] == []
     assert cli("runs", "--csv").stdout.startswith("name,status,")
+    refused = cli("runs", "--where", "metrics.loss <")
+    assert refused.exit_code == 1
+    assert "cannot parse" in refused.stderr

@@ -14,12 +14,13 @@ from modelsync.inspect import (
     CommitCache,
     compare_runs,
     diff_snapshots,
+    metric_goal,
     parse_requirements,
     read_snapshot,
     walk_log,
 )
 from modelsync.repo import Repo
-from modelsync.runtable import check_fields, metric_goal, page_of_runs
+from modelsync.runtable import check_fields, page_of_runs
 
 
 @pytest.fixture(scope="module")

@@ -76,6 +76,8 @@ def render(
             who = owner[row][col]
             style = COLOURS[who % len(COLOURS)] if who is not None else ""
             line.append((chr(_BRAILLE + bits) if bits else " ", style))
+        while line[-1] == (" ", ""):
+            line.pop()
         out.append(line)
     out.append([(" " * margin + " └" + "─" * width, "")])
     first, last = format_number(x_low), format_number(x_high)

@@ -31,9 +31,11 @@ def compare(
     json_output: JsonOption = False,
     repo_path: RepoOption = None,
 ) -> None:
-    """Compare runs: params, latest and best metrics (best: minimum of losses and errors,
-    maximum otherwise) and the installed packages whose versions differ. Rows that differ
-    are marked with * (and highlighted on a terminal).
+    """Compare runs side by side.
+
+    Params, latest and best metrics (best: minimum of losses and errors, maximum otherwise)
+    and the installed packages whose versions differ. Rows that differ are marked with *
+    (and highlighted on a terminal).
 
     Example: modelsync compare baseline tuned --diff
     """

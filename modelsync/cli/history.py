@@ -62,8 +62,10 @@ def log(
     json_output: JsonOption = False,
     repo_path: RepoOption = None,
 ) -> None:
-    """List commits reachable from REV, newest first; a run's commits show the step, epoch and
-    metrics at that point.
+    """List commits reachable from REV, newest first.
+
+    A run's commits show the step, epoch and metrics at that point; --graph draws forks and
+    merges, --all starts from every branch and tag.
 
     Example: modelsync log baseline --oneline -n 10
     Example: modelsync log --all --graph --oneline

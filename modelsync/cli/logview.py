@@ -88,10 +88,7 @@ def metric_text(commit: Commit) -> str:
     metrics = commit.meta.get("metrics")
     if not isinstance(metrics, dict):
         return ""
-    return " ".join(
-        f"{key}={format_number(value) if isinstance(value, int | float) else value}"
-        for key, value in sorted(metrics.items())
-    )
+    return " ".join([f"{key}={format_number(metrics[key])}" for key in sorted(metrics)])
 
 
 @dataclass

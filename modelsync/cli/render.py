@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 from rich.text import Text
@@ -18,8 +18,8 @@ from .common import console, short
 
 
 def format_date(timestamp: float) -> str:
-    moment = datetime.fromtimestamp(timestamp, tz=UTC).astimezone()
-    return moment.strftime("%Y-%m-%d %H:%M:%S %z")
+    """Local time with its UTC offset (one C call: ``log`` formats 10,000 of them)."""
+    return time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(timestamp))
 
 
 def commit_json(oid: str, commit: Commit, refs: Iterable[str] = ()) -> dict[str, Any]:

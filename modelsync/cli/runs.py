@@ -10,7 +10,9 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from ..runtable import DEFAULT_SORT, RunPage, check_fields, metric_goal, page_of_runs
+from ..inspect import metric_goal
+from ..query import parse_sort, parse_where
+from ..runtable import DEFAULT_SORT, RunPage, check_fields, page_of_runs
 from .common import JsonOption, RepoOption, console, exit_with_error, print_json, repository
 from .tables import (
     Column,
@@ -65,9 +67,11 @@ def runs(
     csv_output: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
     repo_path: RepoOption = None,
 ) -> None:
-    """List runs: status, start, duration, commits, the params that differ between the listed
-    runs, and the latest and best value of key metrics (best: the minimum of losses and errors,
-    the maximum of anything else).
+    """List runs, filtered, sorted and a page at a time.
+
+    Each row: status, start, duration, commits, the params that differ between the listed
+    runs, and the latest and best value of key metrics (best: the minimum of losses and
+    errors, the maximum of anything else). Piped output is plain text.
 
     Fields for --where and --sort: name, status, started, ended, duration, commits, parent,
     metrics.KEY (latest value), params.KEY (dotted keys; metrics["a/b"] for odd names).
@@ -80,6 +84,9 @@ def runs(
     if status is not None and status not in STATUSES:
         exit_with_error(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
     with repository(repo_path) as repo:
+        if where:
+            parse_where(where)
+        parse_sort(sort)
         conn = repo.catalog.conn
         if conn.execute("SELECT 1 FROM runs LIMIT 1").fetchone() is None:
             page = None
@@ -103,15 +110,16 @@ def runs(
     elif page is None:
         console.print(NO_RUNS_HINT)
     elif not page.runs:
-        console.print(f"No runs match ({page.total} in all with these filters at this offset).")
+        console.print(
+            f"No runs at offset {offset} ({page.total} match)." if page.total else "No runs match."
+        )
     else:
         _print_page(page, offset)
 
 
 def _page_json(page: RunPage | None, limit: int, offset: int) -> dict[str, Any]:
     if page is None:
-        return {"total": 0, "offset": offset, "limit": limit, "runs": [], "differing_params": [],
-                "metric_keys": []}  # fmt: skip
+        page = RunPage(total=0, runs=[], params={}, differing_params=[], metric_keys=[])
     return {
         "total": page.total,
         "offset": offset,

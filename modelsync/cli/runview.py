@@ -198,7 +198,7 @@ def print_run_diff(diff: SnapshotDiff) -> None:
     console.print(Text("Metrics (latest values):", style="bold"))
     for delta in diff.metrics:
         line = Text(f"    {delta.key}: {format_number(delta.old)} -> {format_number(delta.new)}")
-        if delta.delta is not None and not math.isnan(delta.delta):
+        if delta.delta is not None and delta.delta != 0 and not math.isnan(delta.delta):
             relative = f", {delta.relative:+.1%}" if delta.relative is not None else ""
             style = {True: "green", False: "red", None: ""}[delta.improved]
             line.append(f" ({delta.delta:+.4g}{relative})", style=style)

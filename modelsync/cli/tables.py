@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -69,19 +70,14 @@ def print_segments(lines: Sequence[Line]) -> None:
         for line in lines:
             console.print(Text.assemble(*line))
         return
-    sys.stdout.write("".join("".join(text for text, _ in line) + "\n" for line in lines))
+    first = operator.itemgetter(0)
+    sys.stdout.write("".join(["".join(map(first, line)) + "\n" for line in lines]))
 
 
 def format_number(value: float | None) -> str:
-    if value is None:
-        return MISSING
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, int):
-        return str(value)
-    if math.isnan(value):
-        return "nan"
-    return f"{value:.4g}"
+    if type(value) is float:
+        return f"{value:.4g}" if not math.isnan(value) else "nan"
+    return MISSING if value is None else str(value)
 
 
 def format_value(value: Any) -> str:
