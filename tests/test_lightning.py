@@ -88,7 +88,8 @@ def test_a_fit_records_hyperparameters_trainer_settings_and_parameter_counts(
     assert params["model_summary.total_params"] == frozen + 16 * 10 + 10
     assert params["model_summary.frozen_params"] == frozen
     assert params["model_summary.trainable_params"] == 16 * 10 + 10
-    assert runs.get_run(repo, "digits").status == "finished"
+    info = runs.get_run(repo, "digits")
+    assert (info.status, info.entrypoint) == ("finished", "_lightning_models.DigitsMLP.fit")
 
 
 def test_logged_metrics_reach_the_run_with_the_steps_other_loggers_get(
@@ -151,6 +152,13 @@ def test_a_snapshot_every_n_train_steps_and_every_n_epochs(repo: Repo, tmp_path:
     callback = ModelSyncCallback(run_name="steps", every_n_epochs=2, every_n_train_steps=3)
     fit_digits(tmp_path, callback, max_epochs=2)
     assert [model.step for model in runs.list_checkpoints(repo, "steps")] == [3, 6, 8]
+
+
+def test_save_weights_only_commits_the_weights_and_loops_alone(repo: Repo, tmp_path: Path) -> None:
+    fit_digits(tmp_path, ModelSyncCallback(run_name="light", save_weights_only=True), max_epochs=1)
+    stored = repo.load_checkpoint("light@last")
+    assert "optimizer_states" not in stored and "callbacks" not in stored
+    assert {"state_dict", "loops", "global_step"} <= stored.keys()
 
 
 def test_a_synchronous_writer_commits_the_same_history(repo: Repo, tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from modelsync.metadata import RunStatus
 from modelsync.runs import RepoLike
 
 from ._compat import TrainerFn, dump_checkpoint, pl
-from ._logger import ENTRYPOINT, ModelSyncLogger
+from ._logger import ModelSyncLogger
 from ._runs import TRACKING_ERRORS, RunSettings, fit_params, open_run
 
 MAX_PENDING = 2
@@ -75,7 +75,8 @@ class ModelSyncCallback(pl.Callback):
     ``TrackingWarning`` and the fit goes on; ``strict=True`` raises instead. With several
     processes (DDP), rank 0 commits and every rank learns the run's name (``run_name``) when
     the fit starts and its last and best commits when training ends. For ``ddp_spawn``, give
-    ``repo`` as a path: the callback is pickled into each process.
+    ``repo`` as a path: the callback is pickled into each worker process, and the copy in the
+    launching process learns nothing.
     """
 
     def __init__(
@@ -112,10 +113,12 @@ class ModelSyncCallback(pl.Callback):
         self._logger: ModelSyncLogger | None = None
         self._adds_logger = False
         self._restored: dict[str, Any] = {}
+        # Lightning reads the key at every hook call (to name it for its profiler).
+        self._state_key = self._generate_state_key(monitor=monitor, mode=mode)
 
     @property
     def state_key(self) -> str:
-        return self._generate_state_key(monitor=self.monitor, mode=self.mode)
+        return self._state_key
 
     @property
     def ckpt_path(self) -> str | None:
@@ -129,7 +132,7 @@ class ModelSyncCallback(pl.Callback):
         if trainer.state.fn != TrainerFn.FITTING or _fast_dev_run(trainer):
             return
         self._reset()
-        failure = self._start(trainer) if trainer.is_global_zero else None
+        failure = self._start(trainer, pl_module) if trainer.is_global_zero else None
         # Every rank takes part in the broadcast, whatever happened on rank 0: none may hang.
         self.run_name = trainer.strategy.broadcast(self.run.name if self.run else None)
         if self.run_name is None and self.settings.strict:
@@ -142,11 +145,12 @@ class ModelSyncCallback(pl.Callback):
         self._pending.clear()
         self._adds_logger = False
 
-    def _start(self, trainer: pl.Trainer) -> BaseException | None:
+    def _start(self, trainer: pl.Trainer, module: pl.LightningModule) -> BaseException | None:
         logger = next((x for x in trainer.loggers if isinstance(x, ModelSyncLogger)), None)
         settings = self.settings if logger is None else self.settings.or_else(logger.settings)
+        entrypoint = f"{type(module).__module__}.{type(module).__qualname__}.fit"
         try:
-            self.run = open_run(settings, ENTRYPOINT)
+            self.run = open_run(settings, entrypoint)
         except TRACKING_ERRORS as exc:
             if not settings.strict:
                 warnings.warn(f"this fit is not tracked: {exc}", TrackingWarning, stacklevel=2)
@@ -159,7 +163,7 @@ class ModelSyncCallback(pl.Callback):
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.run is None:
             return
-        restored = self._restored
+        restored, self._restored = self._restored, {}
         if (restored.get("run"), restored.get("monitor"), restored.get("mode")) == (
             self.run.name,
             self.monitor,
