@@ -31,6 +31,10 @@ bench: install
 	$(BIN)/python benchmarks/bench_add.py
 	$(BIN)/python benchmarks/bench_checkpoints.py
 	$(BIN)/python benchmarks/bench_metrics.py
+	$(BIN)/python benchmarks/bench_lightning.py
+	$(BIN)/python benchmarks/bench_sklearn.py
+	$(BIN)/python benchmarks/bench_query.py
+	$(BIN)/python benchmarks/bench_server.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info demo-repo test-artifacts

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import io
 import random
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from modelsync.files import (
     CDC_MAX,
@@ -13,6 +17,7 @@ from modelsync.files import (
     hash_file,
     iter_cdc_windows,
     iter_content,
+    mapped_windows,
     store_file,
     write_content,
 )
@@ -64,6 +69,40 @@ def test_windowed_chunking_cuts_exactly_like_cutting_the_whole_stream() -> None:
             windowed.append((offset, len(view)))
             offset += len(view)
     assert windowed == whole
+
+
+def test_mapped_windows_cut_exactly_like_the_stream(tmp_path: Path) -> None:
+    data = random.Random(6).randbytes(3 * CDC_MAX + 777)
+    path = tmp_path / "big.bin"
+    path.write_bytes(data)
+    streamed = [bytes(v) for views in iter_cdc_windows(io.BytesIO(data)) for v in views]
+    with mapped_windows(path, window=CDC_MAX + (1 << 20)) as windows:
+        mapped = [bytes(v) for views in windows for v in views]
+    assert mapped == streamed
+    assert b"".join(mapped) == data
+
+
+@pytest.mark.slow
+def test_adding_a_2_gib_file_keeps_peak_memory_under_200_mb(tmp_path: Path) -> None:
+    repo_dir = tmp_path / "repo"
+    Repo.init(repo_dir).close()
+    block = random.Random(7).randbytes(64 << 20)
+    with open(repo_dir / "huge.bin", "wb") as out:
+        for i in range(32):
+            out.write(i.to_bytes(8, "little") + block[8:])
+    del block
+    probe = (
+        "import sys; from modelsync import Repo;"
+        "repo = Repo.open(sys.argv[1]); repo.add([sys.argv[1] + '/huge.bin']); repo.commit('huge');"
+        # VmHWM, not ru_maxrss: the latter carries the parent's peak across fork and exec
+        "print(next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, str(repo_dir)], capture_output=True, text=True, check=True
+    )
+    peak_kib = int(result.stdout.split()[-1])
+    assert peak_kib < 200 * 1024, f"peak RSS {peak_kib / 1024:.0f} MiB"
+    assert Repo.open(repo_dir).fsck().ok
 
 
 def test_an_insertion_in_a_large_file_stores_only_a_few_new_chunks(repo: Repo) -> None:

@@ -28,7 +28,7 @@ from modelsync.datasets import fingerprint
 from modelsync.errors import ModelSyncError, TrackingError, TrackingWarning, UnsafeLoad
 from modelsync.integrations.sklearn import Tracked, autolog, flush, load, load_cv_results
 from modelsync.metadata import RunInfo
-from modelsync.runs import get_datasets, get_environment, get_params, list_runs
+from modelsync.runs import get_datasets, get_environment, get_params, list_runs, metric_series
 
 
 @pytest.fixture(autouse=True)
@@ -321,12 +321,52 @@ def test_as_the_estimator_of_a_search(repo: Repo, iris: Any) -> None:
     assert len(runs_by_name(repo)) == 2 * 2 + 1  # each candidate on each fold, then the refit
 
 
+class _LogsItsLoss(RegressorMixin, BaseEstimator):
+    """Logs a loss per epoch with ``modelsync.log``, as a custom training loop would."""
+
+    def __init__(self, epochs: int = 3) -> None:
+        self.epochs = epochs
+
+    def fit(self, X: Any, y: Any) -> _LogsItsLoss:
+        for epoch in range(self.epochs):
+            modelsync.log({"loss": 1.0 / (epoch + 1)})
+        self.mean_ = float(np.mean(y))
+        return self
+
+    def predict(self, X: Any) -> Any:
+        return np.full(len(X), self.mean_)
+
+
+def test_what_the_estimator_logs_while_fitting_goes_to_the_fit_run(repo: Repo, iris: Any) -> None:
+    X, y = iris
+    model = Tracked(_LogsItsLoss(epochs=3)).fit(X, y)
+
+    flush()
+    assert [point.value for point in metric_series(repo, model.run_name_, "loss")] == [
+        1.0,
+        0.5,
+        pytest.approx(1 / 3),
+    ]
+
+
 def test_a_fit_inside_a_run_is_its_child(repo: Repo, iris: Any) -> None:
     X, y = iris
     with modelsync.start_run(name="experiment", repo=repo):
         model = Tracked(Ridge()).fit(X, y)
 
     assert runs_by_name(repo)[model.run_name_].parent == "experiment"
+
+
+def test_fits_inside_a_tracked_fit_are_its_children(repo: Repo, iris: Any) -> None:
+    X, y = iris
+    search = GridSearchCV(Tracked(Ridge()), {"estimator__alpha": [0.1, 10.0]}, cv=2)
+
+    outer = Tracked(search).fit(X, y)
+
+    runs = runs_by_name(repo)
+    inner_fits = [run for run in runs.values() if "-candidate-" not in run.name]
+    assert len(inner_fits) == 1 + 2 * 2 + 1  # the search, its fits, its refit
+    assert all(run.parent == outer.run_name_ for run in inner_fits if run.name != outer.run_name_)
 
 
 # -------------------------------------------------------------------------- searches
@@ -544,8 +584,14 @@ def test_a_failing_fit_raises_its_own_error_and_marks_the_run_failed(repo: Repo,
 
 @pytest.mark.parametrize(
     "options",
-    [{"log_model": "pickle"}, {"eval_sets": [(1, 2)]}, {"eval_sets": {"train": (1, 2)}}],
-    ids=["log_model", "eval_sets-list", "eval_sets-train"],
+    [
+        {"log_model": "pickle"},
+        {"eval_sets": [(1, 2)]},
+        {"eval_sets": {"train": (1, 2)}},
+        {"repo": 3},
+        {"strict": "yes"},
+    ],
+    ids=["log_model", "eval_sets-list", "eval_sets-train", "repo", "strict"],
 )
 def test_invalid_options_raise_when_fitting(options: dict[str, Any], iris: Any) -> None:
     X, y = iris
@@ -553,3 +599,8 @@ def test_invalid_options_raise_when_fitting(options: dict[str, Any], iris: Any) 
 
     with pytest.raises(ValueError):
         model.fit(X, y)
+
+
+def test_autolog_checks_its_options() -> None:
+    with pytest.raises(ValueError, match="log_model"):
+        autolog(log_model="pickle")

@@ -12,6 +12,11 @@ expected to fail. Two adjustments, both about wrapping rather than tracking:
   neither (it takes ``**fit_params``), so ``test_checks_chosen_by_type_or_signature`` runs
   those checks explicitly. The sample-weight equivalence checks are left out there because
   the plain random forest and k-means fail them too.
+
+The skips pytest reports come from scikit-learn's checks themselves, exactly as for the plain
+estimators: the array-API checks skip without ``array_api_strict``, cupy, dpnp or
+``SCIPY_ARRAY_API=1``, and one check skips a random forest for having no
+``decision_function``.
 """
 
 from __future__ import annotations

@@ -20,8 +20,8 @@ from typing import Any
 from sklearn.utils import all_estimators
 from sklearn.utils.metaestimators import available_if
 
-from ._fit import Settings, in_tracked_fit, track_fit
-from ._models import LogModel, check_log_model
+from ._fit import FitCall, Settings, in_tracked_fit, track_fit
+from ._models import LogModel
 
 FIT_METHODS = ("fit", "fit_transform", "fit_predict")
 
@@ -43,7 +43,7 @@ def autolog(
     ``autolog(disable=True)`` removes the patches. Calling it again changes the options.
     """
     global _settings
-    check_log_model(log_model)
+    settings = Settings(repo=repo, log_model=log_model, strict=strict, copy_model=True)
     with _lock:
         if disable:
             _settings = None
@@ -51,7 +51,7 @@ def autolog(
                 setattr(cls, name, original)
             _originals.clear()
             return
-        _settings = Settings(repo=repo, log_model=log_model, strict=strict, copy_model=True)
+        _settings = settings
         if not _originals:
             _patch_all()
 
@@ -93,16 +93,8 @@ def _tracking(original: FunctionType, method: str) -> FunctionType:
             X, y, fit_params = _fit_arguments(signature, self, args, kwargs)
         except TypeError:  # the call does not bind: the estimator's own error says why
             return original(self, *args, **kwargs)
-        result, _ = track_fit(
-            self,
-            lambda: original(self, *args, **kwargs),
-            X,
-            y,
-            fit_params,
-            settings,
-            method,
-            caller_depth=2,
-        )
+        call = FitCall(self, method, lambda: original(self, *args, **kwargs), X, y, fit_params)
+        result, _ = track_fit(call, settings, caller_depth=2)
         return result
 
     return tracked  # type: ignore[return-value]

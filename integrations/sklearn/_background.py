@@ -2,7 +2,7 @@
 
 Serialising a fitted model with skops costs a large share of the fit itself for tree ensembles
 (a random forest of 200 trees takes 0.4 s to serialise after a 1 s fit). A tracked fit therefore
-starts its run before fitting, in the caller's thread, and queues the rest (scores, the model
+starts its run and scores the model in the caller's thread, and queues the rest (the model
 file, search results, the final commit) here: one thread per process, one fit at a time, in
 order. Interpreter exit waits for the queue, like any executor.
 

@@ -12,8 +12,8 @@ from sklearn.utils import Tags, get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from ._fit import FitRecord, Settings, track_fit
-from ._models import LogModel, check_log_model
+from ._fit import FitCall, FitRecord, Settings, track_fit
+from ._models import LogModel
 
 Method = TypeVar("Method", bound=Callable[..., Any])
 
@@ -109,16 +109,8 @@ class Tracked(MetaEstimatorMixin, BaseEstimator):  # type: ignore[misc]
         settings = self._settings()
         estimator = clone(self.estimator)
         fit = getattr(estimator, method)
-        result, record = track_fit(
-            estimator,
-            lambda: fit(X, y, **fit_params),
-            X,
-            y,
-            fit_params,
-            settings,
-            method,
-            caller_depth=3,
-        )
+        call = FitCall(estimator, method, lambda: fit(X, y, **fit_params), X, y, fit_params)
+        result, record = track_fit(call, settings, caller_depth=3)
         self.estimator_ = estimator
         self.run_name_ = record.run_name
         self._record = record
@@ -126,14 +118,10 @@ class Tracked(MetaEstimatorMixin, BaseEstimator):  # type: ignore[misc]
 
     def _settings(self) -> Settings:
         """The tracking options, checked (at fit time, as scikit-learn checks parameters)."""
-        if not isinstance(self.strict, bool):
-            raise ValueError(f"strict must be True or False, not {self.strict!r}")
-        if self.run_name is not None and not isinstance(self.run_name, str):
-            raise ValueError(f"run_name must be a string or None, not {self.run_name!r}")
         return Settings(
             repo=self.repo,
             run_name=self.run_name,
-            log_model=check_log_model(self.log_model),
+            log_model=self.log_model,
             eval_sets=_checked_eval_sets(self.eval_sets),
             scoring=self.scoring,
             strict=self.strict,
@@ -149,7 +137,7 @@ class Tracked(MetaEstimatorMixin, BaseEstimator):  # type: ignore[misc]
     def __getattr__(self, name: str) -> Any:
         """Fitted attributes of the wrapped estimator (``coef_``, ``labels_``, ``cv_results_``)."""
         fitted = self.__dict__.get("estimator_")
-        if fitted is not None and name.endswith("_") and not name.startswith("__"):
+        if fitted is not None and name.endswith("_") and not name.startswith("_"):
             return getattr(fitted, name)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 

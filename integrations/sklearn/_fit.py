@@ -28,7 +28,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeAlias, TypeVar
+from typing import Any, Literal, TypeAlias
 
 from sklearn.metrics import check_scoring
 
@@ -37,10 +37,16 @@ from modelsync.errors import ModelSyncError, TrackingError, TrackingWarning, Unk
 
 from ._background import background, warn_failure
 from ._describe import as_dataset, class_path, estimator_params, fit_inputs
-from ._models import MANIFEST, LogModel, ModelNotSerialisable, manifest, serialise
+from ._models import (
+    MANIFEST,
+    LogModel,
+    ModelNotSerialisable,
+    check_log_model,
+    manifest,
+    serialise,
+)
 from ._search import is_search, record_search, search_metrics
 
-T = TypeVar("T")
 RepoPath: TypeAlias = "str | os.PathLike[str] | None"
 TRACKING_ERRORS = (ModelSyncError, OSError, sqlite3.Error)
 TRAIN = "train"
@@ -80,6 +86,16 @@ class Settings:
     # fit returns: the background work reads a copy
     copy_model: bool = False
 
+    def __post_init__(self) -> None:
+        """Check the options (when fitting, as scikit-learn checks parameters)."""
+        if self.repo is not None and not isinstance(self.repo, str | os.PathLike):
+            raise ValueError(f"repo must be a path or None, not {type(self.repo).__name__}")
+        if self.run_name is not None and not isinstance(self.run_name, str):
+            raise ValueError(f"run_name must be a string or None, not {self.run_name!r}")
+        if not isinstance(self.strict, bool):
+            raise ValueError(f"strict must be True or False, not {self.strict!r}")
+        check_log_model(self.log_model)
+
 
 class FitRecord:
     """Where a tracked fit was recorded: its run and, once written, the commit of its model."""
@@ -107,34 +123,34 @@ class FitRecord:
         return f"FitRecord(run_name={self.run_name!r}, commit={self._commit!r})"
 
 
+@dataclass(frozen=True)
+class FitCall:
+    """A call of a fitting method (``fit``, ``fit_transform``, ``fit_predict``): the estimator,
+    the method's name, the call itself, and the data and params it passes."""
+
+    estimator: Any
+    method: str
+    call: Callable[[], Any]
+    X: Any
+    y: Any
+    fit_params: Mapping[str, Any]
+
+
 @dataclass
-class _Fitted(Generic[T]):
-    result: T
+class _Fitted:
+    result: Any
     record: FitRecord
     finisher: _Finisher | None = None
 
 
-def track_fit(
-    estimator: Any,
-    call: Callable[[], T],
-    X: Any,
-    y: Any,
-    fit_params: Mapping[str, Any],
-    settings: Settings,
-    method: str,
-    *,
-    caller_depth: int,
-) -> tuple[T, FitRecord]:
-    """Run ``call`` (which fits ``estimator`` with ``X``, ``y`` and ``fit_params``) as a
-    tracked fit; returns its result and where it is recorded. ``caller_depth``: the frames
-    between this function and the user's code, for warnings."""
+def track_fit(fit: FitCall, settings: Settings, *, caller_depth: int) -> tuple[Any, FitRecord]:
+    """Make ``fit`` a tracked fit; returns its result and where it is recorded.
+    ``caller_depth``: the frames between this function and the user's code, for warnings."""
     background.report_failures(stacklevel=caller_depth + 1)
     # the run is the active run of this fit only: a nested tracked fit sees it as its parent,
     # the caller's context is left as it was, and the finisher re-enters it on another thread
     context = contextvars.copy_context()
-    fitted = context.run(
-        _fit, estimator, call, X, y, fit_params, settings, method, caller_depth + 2
-    )
+    fitted = context.run(_fit, fit, settings, caller_depth + 2)
     finisher = fitted.finisher
     if finisher is None:
         return fitted.result, fitted.record
@@ -142,22 +158,13 @@ def track_fit(
     return fitted.result, FitRecord(fitted.record.run_name, future)
 
 
-def _fit(
-    estimator: Any,
-    call: Callable[[], T],
-    X: Any,
-    y: Any,
-    fit_params: Mapping[str, Any],
-    settings: Settings,
-    method: str,
-    stacklevel: int,
-) -> _Fitted[T]:
-    inputs, other_params = fit_inputs(X, y, fit_params, settings.eval_sets)
-    started = _start(estimator, inputs, other_params, settings, method, stacklevel + 1)
+def _fit(fit: FitCall, settings: Settings, stacklevel: int) -> _Fitted:
+    inputs, other_params = fit_inputs(fit.X, fit.y, fit.fit_params, settings.eval_sets)
+    started = _start(fit, inputs, other_params, settings, stacklevel + 1)
     with _fitting():
         begin = time.perf_counter()
         try:
-            result = call()
+            result = fit.call()
         except BaseException as exc:
             if started is not None:
                 _end_failed(started, exc)
@@ -165,7 +172,7 @@ def _fit(
         seconds = time.perf_counter() - begin
     if started is None:
         return _Fitted(result, FitRecord(None, None))
-    finisher = _Finisher(started, estimator, seconds, method, settings)
+    finisher = _Finisher(started, fit.estimator, seconds, fit.method, settings)
     try:
         finisher.score(inputs)
     except BaseException as exc:
@@ -178,19 +185,18 @@ def _fit(
 
 
 def _start(
-    estimator: Any,
+    fit: FitCall,
     inputs: dict[str, Any],
     other_params: dict[str, Any],
     settings: Settings,
-    method: str,
     stacklevel: int,
 ) -> modelsync.Run | None:
     """The started run, its inputs recorded; None when tracking could not start (after a
     warning; with ``strict`` it raises)."""
-    params = estimator_params(estimator)
+    params = estimator_params(fit.estimator)
     if other_params:
         params["fit_params"] = other_params
-    entrypoint = f"{class_path(type(estimator))}.{method}"
+    entrypoint = f"{class_path(type(fit.estimator))}.{fit.method}"
     try:
         run = _open_run(settings, params, entrypoint)
     except TRACKING_ERRORS as exc:
@@ -320,9 +326,7 @@ class _Finisher:
     def _step(self, what: str, action: Callable[[], None]) -> None:
         try:
             action()
-        except ModelNotSerialisable as exc:
-            self._problem(f"{what}: {exc}", exc)
-        except TRACKING_ERRORS as exc:
+        except (ModelNotSerialisable, *TRACKING_ERRORS) as exc:
             self._problem(f"{what}: {exc}", exc)
 
     def _problem(self, message: str, cause: BaseException | None = None) -> None:

@@ -35,13 +35,14 @@ LogModel: TypeAlias = bool | Literal["skops", "joblib"]
 FILES = "files/"
 MANIFEST = "model.json"
 MODEL_FILES = {"model.skops": "skops", "model.joblib": "joblib"}
-MODEL_FORMATS = ("skops", "joblib")
+MODEL_FORMATS = tuple(MODEL_FILES.values())
 
 
-def check_log_model(log_model: Any) -> LogModel:
-    if isinstance(log_model, bool) or (isinstance(log_model, str) and log_model in MODEL_FORMATS):
-        return log_model  # type: ignore[return-value]
-    raise ValueError(f"log_model must be True, False, 'skops' or 'joblib', not {log_model!r}")
+def check_log_model(log_model: object) -> None:
+    if not (
+        isinstance(log_model, bool) or (isinstance(log_model, str) and log_model in MODEL_FORMATS)
+    ):
+        raise ValueError(f"log_model must be True, False, 'skops' or 'joblib', not {log_model!r}")
 
 
 class ModelNotSerialisable(Exception):
