@@ -17,6 +17,7 @@ from .tables import (
     format_time,
     format_value,
     print_table,
+    run_json,
     status_text,
 )
 
@@ -57,19 +58,7 @@ def compare(
 
 def _comparison_json(comparison: RunComparison) -> dict[str, Any]:
     return {
-        "runs": [
-            {
-                "name": run.name,
-                "status": run.status,
-                "parent": run.parent,
-                "tags": list(run.tags),
-                "start_time": run.start_time,
-                "end_time": run.end_time,
-                "duration": run.duration,
-                "head": run.head,
-            }
-            for run in comparison.runs
-        ],
+        "runs": [run_json(run) for run in comparison.runs],
         "params": [
             {"key": row.key, "values": row.values, "differs": row.differs}
             for row in comparison.params

@@ -21,6 +21,7 @@ from .tables import (
     format_time,
     format_value,
     print_table,
+    run_json,
     status_text,
 )
 
@@ -126,15 +127,8 @@ def _page_json(page: RunPage | None, limit: int, offset: int) -> dict[str, Any]:
         "limit": limit,
         "runs": [
             {
-                "name": run.name,
-                "status": run.status,
-                "parent": run.parent,
-                "tags": list(run.tags),
-                "start_time": run.start_time,
-                "end_time": run.end_time,
-                "duration": run.duration,
+                **run_json(run),
                 "commits": page.commits.get(run.name, 0),
-                "head": run.head,
                 "params": {
                     key: value
                     for key, value in page.params[run.name].items()

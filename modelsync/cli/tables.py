@@ -14,11 +14,14 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
 from .common import console
+
+if TYPE_CHECKING:
+    from ..metadata import RunInfo
 
 MISSING = "-"
 
@@ -125,3 +128,18 @@ STATUS_STYLES = {
 
 def status_text(status: str) -> Text:
     return Text(status, style=STATUS_STYLES.get(status, ""))
+
+
+def run_json(run: RunInfo) -> dict[str, Any]:
+    """The fields every read command shows of a run in ``--json``."""
+    return {
+        "name": run.name,
+        "status": run.status,
+        "parent": run.parent,
+        "tags": list(run.tags),
+        "start_time": run.start_time,
+        "end_time": run.end_time,
+        "duration": run.duration,
+        "head": run.head,
+    }
+
