@@ -10,6 +10,7 @@ inspected from the CLI exactly as a user would.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -28,7 +29,7 @@ REPO = Path(os.environ.get("MODELSYNC_DEMO_REPO", "demo-repo")).resolve()
 
 
 def cli(*args: str) -> None:
-    print(f"\n$ modelsync {' '.join(args)}", flush=True)
+    print(f"\n$ modelsync {shlex.join(args)}", flush=True)
     subprocess.run([sys.executable, "-m", "modelsync", *args], check=True)
 
 
