@@ -13,9 +13,11 @@ Built once per test module through the tracking API:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from typer.testing import Result
 
 from modelsync import environment
 from modelsync.objects import TreeEntry
@@ -78,3 +80,12 @@ def _build(root: Path, monkeypatch: pytest.MonkeyPatch) -> Repo:
 
 def _blob(repo: Repo, data: bytes) -> TreeEntry:
     return TreeEntry("blob", repo.store.put(data), len(data), "100644")
+
+
+def run_plain(cli: Callable[..., Result], repo: Repo, *args: str) -> Result:
+    """Run a command on ``repo``; it must succeed and print no colour codes (not a TTY)."""
+    result = cli(*args, "-C", str(repo.work_tree))
+    assert result.exit_code == 0, result.output
+    assert "\x1b[" not in result.output
+    return result
+

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Iterator
 
 import pytest
-from _inspect_runs import build_runs
+from _inspect_runs import build_runs, run_plain
 from typer.testing import Result
 
 from modelsync.repo import Repo
@@ -22,10 +22,7 @@ def tracked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Repo]:
 
 
 def run(cli: Cli, tracked: Repo, *args: str) -> Result:
-    result = cli(*args, "-C", str(tracked.work_tree))
-    assert result.exit_code == 0, result.output
-    assert "\x1b[" not in result.output
-    return result
+    return run_plain(cli, tracked, *args)
 
 
 def row(out: str, key: str) -> list[str]:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from _inspect_runs import build_runs
+from _inspect_runs import build_runs, run_plain
 from typer.testing import Result
 
 from modelsync.cli.logview import Graph
@@ -26,10 +26,7 @@ def tracked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Repo]:
 
 
 def run(cli: Cli, tracked: Repo, *args: str) -> Result:
-    result = cli(*args, "-C", str(tracked.work_tree))
-    assert result.exit_code == 0, result.output
-    assert "\x1b[" not in result.output
-    return result
+    return run_plain(cli, tracked, *args)
 
 
 def test_log_of_a_run_shows_step_epoch_and_metrics(cli: Cli, tracked: Repo) -> None:
