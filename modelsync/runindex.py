@@ -20,11 +20,13 @@ import json
 import math
 import sqlite3
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .metadata import MetricSummary, Params, RunInfo
 from .metrics import MalformedSegment, MetricChunk, decode_segment
 from .objects import Commit
+
+if TYPE_CHECKING:
+    from .metadata import MetricSummary
 
 RUN_FILE = "run.json"
 PARAMS_FILE = "params.json"
@@ -122,6 +124,10 @@ def index_run_commit(
     raw_info = files.get(RUN_FILE)
     if raw_info is None:
         return
+    # The pydantic models load with the first run commit indexed, not with the catalog:
+    # commands that only read runs list them without pydantic (``runrow``).
+    from .metadata import Params, RunInfo
+
     try:
         info = RunInfo.from_stored(raw_info)
     except ValueError:
@@ -231,13 +237,6 @@ def run_rows(
     return rows
 
 
-def run_from_row(row: sqlite3.Row, latest: Mapping[str, float]) -> RunInfo:
-    info = RunInfo.from_stored(row["info"].encode("utf-8"))
-    return info.model_copy(
-        update={"head": row["head"], "heartbeat": row["heartbeat"], "metrics": dict(latest)}
-    )
-
-
 def latest_values(conn: sqlite3.Connection, runs: Iterable[str]) -> dict[str, dict[str, float]]:
     wanted = list(runs)
     out: dict[str, dict[str, float]] = {name: {} for name in wanted}
@@ -254,6 +253,8 @@ def latest_values(conn: sqlite3.Connection, runs: Iterable[str]) -> dict[str, di
 
 
 def metric_summaries(conn: sqlite3.Connection, run: str) -> dict[str, MetricSummary]:
+    from .metadata import MetricSummary
+
     rows = conn.execute(
         "SELECT key, count, last_step, last_value, last_time, min, max FROM metric_keys"
         " WHERE run = ? ORDER BY key",

@@ -11,8 +11,6 @@ from __future__ import annotations
 import difflib
 import json
 import os
-import socket
-import time
 from array import array
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,11 +36,10 @@ from .runindex import (
     metric_summaries,
     params_of,
     run_commit_rows,
-    run_from_row,
     run_rows,
 )
+from .runrow import STALE_AFTER, RunRow, effective_status
 
-STALE_AFTER = 60.0
 ENVIRONMENT_FILE = "environment.json"
 REQUIREMENTS_FILE = "requirements.txt"
 DATASETS_FILE = "datasets.json"
@@ -63,33 +60,8 @@ def opened(repo: RepoLike) -> Iterator[Repo]:
         opened_repo.close()
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def effective_status(info: RunInfo, *, stale_after: float = STALE_AFTER) -> RunStatus:
-    """``crashed`` for a run that says ``running`` but was killed without a chance to say so.
-
-    On the host that runs it, a run lives exactly as long as its process; seen from another
-    host, as long as its writer's heartbeat (every ``HEARTBEAT_INTERVAL`` seconds) is fresher
-    than ``stale_after`` seconds.
-    """
-    if info.status != "running":
-        return info.status
-    if info.hostname == socket.gethostname() and info.pid is not None:
-        return "running" if pid_alive(info.pid) else "crashed"
-    fresh = info.heartbeat is not None and time.time() - info.heartbeat < stale_after
-    return "running" if fresh else "crashed"
-
-
 def _with_status(info: RunInfo, stale_after: float) -> RunInfo:
-    status = effective_status(info, stale_after=stale_after)
+    status: RunStatus = effective_status(info, stale_after=stale_after)
     return info if status == info.status else info.model_copy(update={"status": status})
 
 
@@ -105,7 +77,10 @@ def list_runs(
         conn = r.catalog.conn
         rows = run_rows(conn, parent=parent)
         latest = latest_values(conn, [row["name"] for row in rows])
-        runs = [_with_status(run_from_row(row, latest[row["name"]]), stale_after) for row in rows]
+        runs = [
+            _with_status(RunRow.from_row(row, latest[row["name"]]).to_info(), stale_after)
+            for row in rows
+        ]
     return [run for run in runs if status is None or run.status == status]
 
 
@@ -115,7 +90,7 @@ def get_run(repo: RepoLike, name: str, *, stale_after: float = STALE_AFTER) -> R
         rows = run_rows(conn, names=[name])
         if not rows:
             raise UnknownRun(name, _suggest(r, name))
-        info = run_from_row(rows[0], latest_values(conn, [name])[name])
+        info = RunRow.from_row(rows[0], latest_values(conn, [name])[name]).to_info()
     return _with_status(info, stale_after)
 
 

@@ -16,18 +16,18 @@ better, such as ``val_loss``, the maximum otherwise) and each run's number of co
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import math
+import re
 import sqlite3
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from .errors import UsageError
-from .inspect import metric_goal
-from .metadata import RunInfo
 from .query import (
     BoolOp,
     Comparison,
@@ -39,8 +39,14 @@ from .query import (
     parse_sort,
     parse_where,
 )
-from .runindex import latest_values, run_from_row, run_rows
-from .runs import effective_status
+from .runindex import latest_values, run_rows
+from .runrow import RunRow, effective_status
+
+Goal = Literal["min", "max"]
+_LOWER_IS_BETTER = re.compile(
+    r"(loss|err|error|mse|mae|rmse|nll|perplexity|ppl|wer|cer|latency|time|distance|regret)",
+    re.IGNORECASE,
+)
 
 MAX_METRIC_COLUMNS = 8
 DEFAULT_SORT = "-started"
@@ -73,7 +79,7 @@ class MetricCell:
 @dataclass(frozen=True)
 class RunPage:
     total: int
-    runs: list[RunInfo]
+    runs: list[RunRow]
     params: dict[str, dict[str, Any]]
     differing_params: list[str]
     metric_keys: list[str]
@@ -160,7 +166,7 @@ def _is_nan(value: object) -> bool:
 def _crashed(conn: sqlite3.Connection) -> set[str]:
     """Runs that say ``running`` but whose writer shows no sign of life."""
     rows = conn.execute("SELECT name, head, heartbeat, info FROM runs WHERE status = 'running'")
-    return {row["name"] for row in rows if effective_status(run_from_row(row, {})) == "crashed"}
+    return {row["name"] for row in rows if effective_status(RunRow.from_row(row, {})) == "crashed"}
 
 
 def page_of_runs(
@@ -203,8 +209,8 @@ def page_of_runs(
     latest = latest_values(conn, names)
     runs = []
     for name in names:
-        info = run_from_row(by_name[name], latest[name])
-        runs.append(info.model_copy(update={"status": "crashed"}) if name in crashed else info)
+        run = RunRow.from_row(by_name[name], latest[name])
+        runs.append(dataclasses.replace(run, status="crashed") if name in crashed else run)
     params = _params_of(conn, names)
     if metric_keys is None:
         counts = Counter(key for run in runs for key in run.metrics)
@@ -220,6 +226,11 @@ def page_of_runs(
         _commit_counts(conn, names),
         _metric_cells(conn, names, keys),
     )
+
+
+def metric_goal(key: str) -> Goal:
+    """Whether the best value of ``key`` is its minimum (losses, errors) or its maximum."""
+    return "min" if _LOWER_IS_BETTER.search(key) else "max"
 
 
 def check_fields(

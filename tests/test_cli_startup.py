@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+import modelsync
 from modelsync.cli.main import COMMANDS
 from modelsync.repo import Repo
 
@@ -26,26 +27,32 @@ def test_every_command_a_module_registers_is_reachable() -> None:
         assert all(module in COMMANDS[name] for name in names), (module, names)
 
 
-def test_listing_runs_loads_neither_tracking_nor_checkpoints_nor_other_commands(
-    repo: Repo, tmp_path: Path
-) -> None:
+def _modules_loaded_by(*args: str) -> set[str]:
     script = (
         "import sys, json\n"
         "from modelsync.cli.main import app\n"
         "try:\n"
-        f"    app(['runs', '-C', {str(repo.work_tree)!r}])\n"
+        f"    app({list(args)!r})\n"
         "except SystemExit:\n"
         "    pass\n"
-        "names = [m for m in sys.modules if m.startswith(('modelsync', 'numpy'))]\n"
+        "names = [m for m in sys.modules if m.startswith(('modelsync', 'numpy', 'pydantic'))]\n"
         "print(json.dumps(sorted(names)))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
-    loaded = set(json.loads(done.stdout.splitlines()[-1]))
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+def test_listing_runs_loads_neither_tracking_nor_checkpoints_nor_other_commands(
+    repo: Repo, tmp_path: Path
+) -> None:
+    loaded = _modules_loaded_by("runs", "-C", str(repo.work_tree))
     assert "modelsync.cli.runs" in loaded
     unwanted = {
         "numpy",
+        "pydantic",
+        "modelsync.metadata",
         "modelsync.tracking",
         "modelsync.checkpoint",
         "modelsync.environment",
@@ -54,3 +61,19 @@ def test_listing_runs_loads_neither_tracking_nor_checkpoints_nor_other_commands(
         "modelsync.series",
     }
     assert not loaded & unwanted
+
+
+def test_reading_history_and_runs_starts_without_pydantic(repo: Repo) -> None:
+    """Listing runs and history reads the catalog with ``json``: pydantic's start-up (a
+    quarter of a second) is paid by commands that write or validate, not by these."""
+    with modelsync.start_run("quick", repo=repo, params={"lr": 0.1}) as run:
+        run.log_metrics({"loss": 0.5})
+        run.checkpoint({"w": [1.0]})
+    for command in (
+        ["runs"],
+        ["runs", "--where", "metrics.loss < 1"],
+        ["log"],
+        ["log", "--oneline"],
+    ):
+        loaded = _modules_loaded_by(*command, "-C", str(repo.work_tree))
+        assert "pydantic" not in loaded, command

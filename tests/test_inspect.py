@@ -9,18 +9,11 @@ from collections.abc import Iterator
 import pytest
 from _inspect_runs import BASELINE_STEPS, build_runs
 
+from modelsync.commitlog import CommitCache, walk_log
 from modelsync.errors import UnknownRun, UsageError
-from modelsync.inspect import (
-    CommitCache,
-    compare_runs,
-    diff_snapshots,
-    metric_goal,
-    parse_requirements,
-    read_snapshot,
-    walk_log,
-)
+from modelsync.inspect import compare_runs, diff_snapshots, parse_requirements, read_snapshot
 from modelsync.repo import Repo
-from modelsync.runtable import check_fields, page_of_runs
+from modelsync.runtable import check_fields, metric_goal, page_of_runs
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,8 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from ..inspect import metric_goal
 from ..query import parse_sort, parse_where
-from ..runtable import DEFAULT_SORT, RunPage, check_fields, page_of_runs
+from ..runtable import DEFAULT_SORT, RunPage, check_fields, metric_goal, page_of_runs
 from .common import JsonOption, RepoOption, console, exit_with_error, print_json, repository
 from .tables import (
     Column,

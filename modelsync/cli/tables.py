@@ -22,6 +22,7 @@ from .common import console
 
 if TYPE_CHECKING:
     from ..metadata import RunInfo
+    from ..runrow import RunRow
 
 MISSING = "-"
 
@@ -130,7 +131,7 @@ def status_text(status: str) -> Text:
     return Text(status, style=STATUS_STYLES.get(status, ""))
 
 
-def run_json(run: RunInfo) -> dict[str, Any]:
+def run_json(run: RunInfo | RunRow) -> dict[str, Any]:
     """The fields every read command shows of a run in ``--json``."""
     return {
         "name": run.name,

@@ -39,7 +39,7 @@ def _parse_with_the_cli(args: list[str]) -> dict[str, object]:
 def test_the_image_runs_modelsync_serve_with_options_the_cli_accepts() -> None:
     assert _json_instruction("ENTRYPOINT") == ["modelsync"]
     params = _parse_with_the_cli(_json_instruction("CMD"))
-    assert params["repo"] == Path("/repo")
+    assert Path(str(params["repo"])) == Path("/repo")
     assert params["host"] == "0.0.0.0"
     assert params["port"] == 8765
     assert params["public_read"] is False
