@@ -11,7 +11,7 @@ from modelsync.errors import ObjectCorrupt  # noqa: E402
 from modelsync.hashing import sha256_hex  # noqa: E402
 from modelsync.repo import Repo  # noqa: E402
 from modelsync.store import compression, disk  # noqa: E402
-from modelsync.store.compression import RAW, ZSTD, ZSTD_PLANES, decode, decode_into, encode  # noqa: E402
+from modelsync.store.compression import PLANES, RAW, ZSTD, decode, decode_into, encode  # noqa: E402
 
 
 def chunk_of(dtype: torch.dtype) -> bytes:
@@ -29,7 +29,7 @@ def test_byte_planes_beat_mixed_bytes_for_floats(
 ) -> None:
     data = chunk_of(dtype)
     codec, payload = encode(data, dtype.itemsize)
-    assert codec == ZSTD_PLANES
+    assert codec == PLANES
     assert len(payload) <= planes_at_most * len(data)
     plain_codec, plain = encode(data, 1)
     assert plain_codec == ZSTD and len(plain) >= plain_at_least * len(data)
@@ -52,7 +52,7 @@ def test_every_codec_decodes_into_a_buffer_exactly(
         decode_into(codec, stored, memoryview(out))
         assert out == data
         assert decode(codec, stored) == data
-    assert codecs == {RAW, ZSTD if planes == 1 else ZSTD_PLANES}
+    assert codecs == {RAW, ZSTD if planes == 1 else PLANES}
 
 
 def test_decoding_into_a_buffer_of_the_wrong_size_fails(monkeypatch: pytest.MonkeyPatch) -> None:
