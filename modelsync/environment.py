@@ -19,9 +19,11 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Collection
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from .errors import UsageError
 from .metadata import CudaInfo, Environment, GitInfo, GpuInfo
@@ -207,30 +209,145 @@ def _nvidia_smi() -> tuple[str | None, list[GpuInfo]] | None:
 
 
 # ------------------------------------------------------------------------ git
+# A capture runs one ``git status`` (commit, branch and changes in one go), and ``git diff`` only
+# when there are changes. What rarely changes is remembered for the process: the repository's
+# root and remote, until its config file changes, and the diff, until the status or a changed
+# file does. Files and configs changed in the last two seconds are never trusted to their
+# timestamps (a timestamp ticks coarsely: a second edit within one tick can leave it as it was).
+_RECENT_NS = 2_000_000_000
+_CHANGED_PATH_FIELDS = {"1": 9, "2": 10, "u": 11}  # fields of a status record, path last
+
+_Stamp: TypeAlias = tuple[int, int, int, int, int]
+
+
+@dataclass(frozen=True)
+class _Repository:
+    root: str
+    remote: str | None
+    config: Path
+    config_stamp: _Stamp | None
+
+    def is_current(self) -> bool:
+        """Whether the config file is still as it was when the remote was read."""
+        return self.config_stamp is not None and _stamp(self.config) == self.config_stamp
+
+
+@dataclass(frozen=True)
+class _Change:
+    """A path with staged or unstaged changes, as ``git status`` listed it."""
+
+    record: str
+    paths: tuple[str, ...]  # a rename's source too
+    submodule: bool
+
+
+_repositories: dict[Path, _Repository] = {}
+_diffs: dict[str, tuple[tuple[object, ...], str]] = {}
+
+
 def git_info(code_dir: Path, *, with_diff: bool = True) -> GitInfo | None:
     """The git state of the repository holding ``code_dir``; None outside one or without git."""
     if shutil.which("git") is None or not code_dir.is_dir():
         return None
-    root = _git(code_dir, "rev-parse", "--show-toplevel")
-    if not root:
+    status = _git(
+        code_dir, "status", "--porcelain=v2", "--branch", "--untracked-files=normal", "-z"
+    )
+    repository = None if status is None else _repository(code_dir)
+    if status is None or repository is None:
         return None
-    info = GitInfo(root=root.strip())
-    commit = _git(code_dir, "rev-parse", "--verify", "--quiet", "HEAD")
-    info.commit = commit.strip() if commit else None
-    branch = _git(code_dir, "symbolic-ref", "--quiet", "--short", "HEAD")
-    info.branch = branch.strip() if branch else None
-    remote = _git(code_dir, "config", "--get", "remote.origin.url")
-    info.remote = _CREDENTIALS.sub("", remote.strip()) if remote else None
-    status = _git(code_dir, "status", "--porcelain", "--untracked-files=normal") or ""
-    lines = [line for line in status.splitlines() if line]
-    info.untracked = [line[3:] for line in lines if line.startswith("??")]
-    info.dirty = any(not line.startswith("??") for line in lines)
+    info = GitInfo(root=repository.root, remote=repository.remote)
+    changes = _read_status(status, info)
+    info.dirty = bool(changes)
     if with_diff and info.dirty and info.commit:
-        diff = _git(code_dir, "diff", "HEAD", "--no-color", "--no-ext-diff") or ""
-        raw = diff.encode("utf-8", "surrogateescape")
+        raw = _diff(code_dir, repository.root, info.commit, changes).encode(
+            "utf-8", "surrogateescape"
+        )
         info.diff_truncated = len(raw) > MAX_DIFF_BYTES
         info.diff = raw[:MAX_DIFF_BYTES].decode("utf-8", "replace")
     return info
+
+
+def _repository(code_dir: Path) -> _Repository | None:
+    """The root and remote of the repository holding ``code_dir``."""
+    known = _repositories.get(code_dir)
+    if known is not None and known.is_current():
+        return known
+    found = _git(code_dir, "rev-parse", "--show-toplevel", "--git-common-dir")
+    lines = found.splitlines() if found else []
+    if len(lines) != 2:
+        return None
+    config = Path(code_dir, lines[1], "config")
+    stamp = _stamp(config)  # taken first: a later edit makes the next capture look again
+    remote = _git(code_dir, "config", "--get", "remote.origin.url")
+    repository = _Repository(
+        root=lines[0],
+        remote=_CREDENTIALS.sub("", remote.strip()) if remote else None,
+        config=config,
+        config_stamp=stamp,
+    )
+    _repositories[code_dir] = repository
+    return repository
+
+
+def _read_status(status: str, info: GitInfo) -> list[_Change]:
+    """Commit, branch and untracked paths from ``git status --porcelain=v2 --branch -z`` into
+    ``info``; returns the changed paths."""
+    changes = []
+    records = iter(status.split("\0"))
+    for record in records:
+        kind, _, rest = record.partition(" ")
+        if record.startswith("# branch.oid "):
+            oid = record.removeprefix("# branch.oid ")
+            info.commit = None if oid == "(initial)" else oid
+        elif record.startswith("# branch.head "):
+            head = record.removeprefix("# branch.head ")
+            info.branch = None if head == "(detached)" else head
+        elif kind == "?":
+            info.untracked.append(rest)
+        elif kind in _CHANGED_PATH_FIELDS:
+            fields = record.split(" ", _CHANGED_PATH_FIELDS[kind] - 1)
+            paths = (fields[-1], next(records, "")) if kind == "2" else (fields[-1],)
+            changes.append(_Change(record, paths, submodule=not fields[2].startswith("N")))
+    return changes
+
+
+def _diff(code_dir: Path, root: str, commit: str, changes: list[_Change]) -> str:
+    """``git diff HEAD``, or the one taken last when nothing it depends on has changed."""
+    key = _diff_key(root, commit, changes)
+    cached = _diffs.get(root)
+    if key is not None and cached is not None and cached[0] == key:
+        return cached[1]
+    diff = _git(code_dir, "diff", "HEAD", "--no-color", "--no-ext-diff") or ""
+    if key is not None:
+        _diffs[root] = (key, diff)
+    return diff
+
+
+def _diff_key(root: str, commit: str, changes: list[_Change]) -> tuple[object, ...] | None:
+    """What the diff depends on: the commit, the status of each changed path and the stat of
+    its file; None when that cannot tell (a submodule, a file changed just now)."""
+    stamps: list[_Stamp | None] = []
+    for change in changes:
+        if change.submodule:
+            return None
+        for path in change.paths:
+            stamp = _stamp(Path(root, path))
+            if stamp is None and os.path.lexists(Path(root, path)):
+                return None
+            stamps.append(stamp)
+    return (commit, tuple(change.record for change in changes), tuple(stamps))
+
+
+def _stamp(path: Path) -> _Stamp | None:
+    """The stat of ``path`` that changes with its content; None when it is missing or was
+    changed too recently for its timestamps to tell."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if max(st.st_mtime_ns, st.st_ctime_ns) > time.time_ns() - _RECENT_NS:
+        return None
+    return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_mode)
 
 
 def _git(cwd: Path, *args: str) -> str | None:

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import modelsync
-from modelsync import runs
+from modelsync import environment, runs
 from modelsync.environment import CAPTURE_ITEMS, EXCLUDE_ENV, capture_environment, git_info
 from modelsync.errors import UsageError
 from modelsync.repo import Repo
@@ -100,6 +100,71 @@ def test_uncommitted_changes_are_captured_as_a_diff(code_repo: Path) -> None:
 
 def test_code_outside_git_has_no_git_section(tmp_path: Path) -> None:
     assert git_info(tmp_path) is None
+
+
+def test_a_detached_head_has_a_commit_and_no_branch(code_repo: Path) -> None:
+    _git(code_repo, "checkout", "-q", "--detach")
+    info = git_info(code_repo)
+    assert info is not None and info.commit == _git(code_repo, "rev-parse", "HEAD")
+    assert info.branch is None
+
+
+def test_a_repository_without_commits_has_a_branch_and_no_commit(tmp_path: Path) -> None:
+    _git(tmp_path, "init", "-q", "-b", "first-steps")
+    (tmp_path / "train.py").write_text("lr = 0.1\n")
+    info = git_info(tmp_path)
+    assert info is not None
+    assert (info.commit, info.branch, info.dirty) == (None, "first-steps", False)
+    assert info.untracked == ["train.py"]
+
+
+def test_renamed_and_oddly_named_paths_are_listed_as_they_are(code_repo: Path) -> None:
+    _git(code_repo, "mv", "train.py", "train model.py")
+    (code_repo / "notes \u00e9t\u00e9.txt").write_text("new\n")
+    info = git_info(code_repo)
+    assert info is not None and info.dirty
+    assert info.untracked == ["notes \u00e9t\u00e9.txt"]
+    assert info.diff is not None and "rename to train model.py" in info.diff
+
+
+def test_each_capture_sees_an_edit_made_just_after_the_last_one(code_repo: Path) -> None:
+    for value in ("0.2", "0.3", "0.4"):  # same size, within the same second
+        (code_repo / "train.py").write_text(f"lr = {value}\n")
+        info = git_info(code_repo)
+        assert info is not None and info.diff is not None and f"+lr = {value}" in info.diff
+
+
+def test_an_unchanged_repository_costs_one_git_command_per_capture(
+    code_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(environment, "_RECENT_NS", 0)  # trust the stat of files just written
+    (code_repo / "train.py").write_text("lr = 0.2\n")
+    commands: list[str] = []
+    run_git = environment._git
+
+    def counted(cwd: Path, *args: str) -> str | None:
+        commands.append(args[0])
+        return run_git(cwd, *args)
+
+    monkeypatch.setattr(environment, "_git", counted)
+    first = git_info(code_repo)
+    commands.clear()
+    again = git_info(code_repo)
+    assert commands == ["status"]
+    assert again == first and again is not None and "+lr = 0.2" in (again.diff or "")
+
+
+def test_a_changed_file_or_remote_is_seen_by_the_next_capture(
+    code_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(environment, "_RECENT_NS", 0)
+    (code_repo / "train.py").write_text("lr = 0.2\n")
+    assert git_info(code_repo) is not None
+    (code_repo / "train.py").write_text("lr = 0.25\n")
+    _git(code_repo, "remote", "set-url", "origin", "https://example.com/team/other.git")
+    info = git_info(code_repo)
+    assert info is not None and info.remote == "https://example.com/team/other.git"
+    assert info.diff is not None and "+lr = 0.25" in info.diff
 
 
 def test_items_can_be_left_out_by_name_or_by_environment_variable(
