@@ -10,14 +10,14 @@ stays bounded whatever the file's size.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import mmap
 import os
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, wait
 from pathlib import Path
-
-from pyfastcdc import FastCDC
+from typing import TYPE_CHECKING
 
 from .errors import ObjectCorrupt
 from .fileio import atomic_output
@@ -25,13 +25,21 @@ from .hashing import sha256_hex
 from .objects import ChunkedFile, EntryKind, MalformedObject
 from .store import Batch, ObjectStore
 
+if TYPE_CHECKING:
+    from pyfastcdc import FastCDC
+
 SMALL_FILE_LIMIT = 1 << 20
 CDC_AVG = 1 << 20
 CDC_MIN = 1 << 20
 CDC_MAX = 8 << 20
 WINDOW = 32 << 20
 
-_chunker = FastCDC(avg_size=CDC_AVG, min_size=CDC_MIN, max_size=CDC_MAX)
+@functools.cache
+def _chunker() -> FastCDC:
+    """The chunker, built (and pyfastcdc imported) when a first large file is cut."""
+    from pyfastcdc import FastCDC
+
+    return FastCDC(avg_size=CDC_AVG, min_size=CDC_MIN, max_size=CDC_MAX)
 
 
 def iter_cdc_windows(stream: io.BufferedIOBase, window: int = WINDOW) -> Iterator[list[memoryview]]:
@@ -59,7 +67,7 @@ def iter_cdc_windows(stream: io.BufferedIOBase, window: int = WINDOW) -> Iterato
             filled += read
         if filled == 0:
             return
-        chunks = [view[c.offset : c.offset + c.length] for c in _chunker.cut_buf(view[:filled])]
+        chunks = [view[c.offset : c.offset + c.length] for c in _chunker().cut_buf(view[:filled])]
         if eof:
             yield chunks
             return
@@ -95,7 +103,7 @@ def _cut_mapped(mm: mmap.mmap, window: int) -> Generator[list[memoryview], None,
     start = previous_start = 0
     while start < size:
         end = min(size, start + window)
-        chunks = [(c.offset, c.length) for c in _chunker.cut_buf(view[start:end])]
+        chunks = [(c.offset, c.length) for c in _chunker().cut_buf(view[start:end])]
         if end < size and len(chunks) > 1:
             chunks.pop()
         _drop_pages(mm, previous_start)

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pathspec
-
 ALWAYS_IGNORED = (".modelsync/", ".git/", "__pycache__/", ".venv/")
 IGNORE_FILE = ".modelsyncignore"
 
@@ -19,6 +17,8 @@ class IgnoreRules:
         ignore_file = work_tree / IGNORE_FILE
         if ignore_file.is_file():
             lines += ignore_file.read_text(encoding="utf-8").splitlines()
+        import pathspec  # on first use: commands that never walk the tree skip its import
+
         self._spec = pathspec.GitIgnoreSpec.from_lines(lines)
 
     def ignored(self, relative_path: str, *, is_dir: bool = False) -> bool:

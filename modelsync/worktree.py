@@ -16,8 +16,6 @@ from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 
-import pathspec
-
 from .errors import PathError
 from .fileio import fsync_dir
 from .ignore import IgnoreRules
@@ -101,6 +99,8 @@ class WorkTree:
         first_glob = next(i for i, part in enumerate(parts) if is_glob(part))
         literal = "/".join(parts[:first_glob]) or ("/" if pattern.startswith("/") else ".")
         directory = self.relative_path(literal)
+        import pathspec  # on first use, as in ``ignore``
+
         # Anchored gitignore syntax is glob syntax with ``**``, and names a directory's files too.
         spec = pathspec.GitIgnoreSpec.from_lines(["/" + "/".join(parts[first_glob:])])
         candidates = _under(tracked, directory)

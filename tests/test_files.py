@@ -60,7 +60,7 @@ def test_large_files_stream_through_chunks_and_back(tmp_path: Path) -> None:
 
 def test_windowed_chunking_cuts_exactly_like_cutting_the_whole_stream() -> None:
     data = random.Random(5).randbytes(3 * CDC_MAX + 4321)
-    whole = [(c.offset, c.length) for c in _chunker.cut_buf(data)]
+    whole = [(c.offset, c.length) for c in _chunker().cut_buf(data)]
     windowed = []
     offset = 0
     for views in iter_cdc_windows(io.BytesIO(data), window=CDC_MAX + (1 << 20)):

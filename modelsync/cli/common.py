@@ -12,7 +12,6 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..errors import ModelSyncError
 from ..objects import json_safe_number
@@ -86,6 +85,14 @@ def progress_bar(description: str, enabled: bool = True) -> Iterator[Any]:
     if not enabled or not err_console.is_terminal or os.environ.get("MODELSYNC_NO_PROGRESS"):
         yield None
         return
+    from rich.progress import (  # on first use: read commands never draw a bar
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
