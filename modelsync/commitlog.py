@@ -52,9 +52,14 @@ class CommitCache:
         # One JSON parse for every commit's metadata: per-call overhead, not parsing, is what
         # 10,000 separate json.loads calls cost.
         metas = json.loads("[" + ",".join(row[8] for row in rows) + "]")
+        authors: dict[tuple[str, str], Signature] = {}
+        commits = self._commits
         for row, meta in zip(rows, metas, strict=True):
-            if row[0] not in self._commits:
-                self._commits[row[0]] = _commit_from_row(row, meta)
+            if row[0] not in commits:
+                author = authors.get((row[3], row[4]))
+                if author is None:
+                    author = authors[row[3], row[4]] = Signature(row[3], row[4])
+                commits[row[0]] = _commit_from_row(row, meta, author)
 
     @property
     def _conn(self) -> sqlite3.Connection:
@@ -64,11 +69,13 @@ class CommitCache:
 _COMMIT_ROWS = "SELECT id, tree, parents, author, email, time, message, run, meta FROM commits"
 
 
-def _commit_from_row(row: Sequence[Any], meta: dict[str, Any] | None = None) -> Commit:
+def _commit_from_row(
+    row: Sequence[Any], meta: dict[str, Any] | None = None, author: Signature | None = None
+) -> Commit:
     return Commit(
         tree=row[1],
         parents=_parents(row[2]),
-        author=Signature(row[3], row[4]),
+        author=Signature(row[3], row[4]) if author is None else author,
         timestamp=row[5],
         message=row[6],
         meta=json.loads(row[8]) if meta is None else meta,
