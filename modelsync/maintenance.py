@@ -2,7 +2,8 @@
 
 A root is a ``(kind, id)`` pair a ref, HEAD or the staging area points at. Everything reachable
 from the roots through ``objects.references`` is kept by gc; fsck verifies every stored object's
-hash and reports, by id, what is corrupt or referenced but missing.
+hash and reports, by id, what is corrupt or referenced but missing. gc also compresses what was
+stored raw to be compressed later (``compress_deferred``), ids unchanged.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from .errors import ObjectCorrupt, ObjectMissing
 from .objects import MalformedObject, references
-from .store import ObjectStore
+from .store import CompressionReport, ObjectStore
 
 DEFAULT_GRACE = 3600.0
 STRUCTURED_KINDS = frozenset({"tree", "file", "commit", "tag", "checkpoint"})
@@ -58,6 +59,7 @@ class GcReport:
     removed: int
     bytes_freed: int
     dry_run: bool
+    compressed: CompressionReport = field(default_factory=CompressionReport)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,6 +67,9 @@ class GcReport:
             "unreachable": list(self.unreachable),
             "removed": self.removed,
             "bytes_freed": self.bytes_freed,
+            "compressed_objects": self.compressed.objects,
+            "compressed_bytes_before": self.compressed.bytes_before,
+            "compressed_bytes_after": self.compressed.bytes_after,
         }
 
 
@@ -120,7 +125,8 @@ def collect_garbage(
     progress: Progress | None,
     grace: float = DEFAULT_GRACE,
 ) -> GcReport:
-    """Remove every stored object not in ``keep`` (``dry_run``: only say which).
+    """Remove every stored object not in ``keep`` (``dry_run``: only say which), then compress
+    the objects stored raw to be compressed later.
 
     Objects written or reused in the last ``grace`` seconds stay even when unreachable: a
     writer in another process may have stored them and not yet moved the ref that will reach
@@ -136,8 +142,9 @@ def collect_garbage(
             freed += store.stored_size(oid)
         if progress:
             progress(done, len(ids))
-    removed = 0
+    report = GcReport(unreachable=unreachable, removed=0, bytes_freed=freed, dry_run=dry_run)
     if not dry_run:
-        removed = store.remove(set(unreachable))
+        report.removed = store.remove(set(unreachable))
         store.remove_stale_temporaries()
-    return GcReport(unreachable=unreachable, removed=removed, bytes_freed=freed, dry_run=dry_run)
+        report.compressed = store.compress_deferred()
+    return report

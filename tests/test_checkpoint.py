@@ -86,9 +86,9 @@ def count_submits(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     sizes: list[int] = []
     original = PackBatch.submit
 
-    def submit(self: PackBatch, data: Any, *, planes: int = 1) -> Any:
+    def submit(self: PackBatch, data: Any, *, planes: int = 1, compress_later: bool = False) -> Any:
         sizes.append(len(data))
-        return original(self, data, planes=planes)
+        return original(self, data, planes=planes, compress_later=compress_later)
 
     monkeypatch.setattr(PackBatch, "submit", submit)
     return sizes

@@ -7,6 +7,12 @@ this process cannot have changed, so it is neither copied nor hashed again: the 
 the chunk ids stored for it then. ``write`` hashes the copies, compresses them by byte planes
 and puts them into a pack batch (on the store's worker threads, which release the GIL) and
 writes the manifest; ``commit`` makes a commit of it.
+
+Compression costs more CPU than hashing and writing together. Where someone waits for it (a
+large snapshot saved synchronously, the first save of a big model; or any snapshot written while
+a newer one is already queued behind it), the chunks are stored raw and the store compresses
+them later (in the background while it is idle, or at gc); a snapshot written in the background
+with nobody waiting is compressed as it is written. See ``CheckpointWriter.compression``.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from ..errors import RefConflict, UsageError
 from ..objects import FILE_MODE, CheckpointManifest, JSONValue, TensorRecord, TreeEntry
@@ -37,7 +43,12 @@ if TYPE_CHECKING:
 
 CHUNK_SIZE = 4 << 20
 CHECKPOINT_ENTRY = "checkpoint"
+COMPRESS_LATER_FROM = 32 << 20
+"""With ``compression="auto"``, a snapshot saved synchronously with this many new tensor bytes
+or more is stored raw and compressed later (compressing 32 MiB costs a core about 50 ms)."""
 _COMMIT_ATTEMPTS = 5
+
+Compression = Literal["auto", "now", "later"]
 
 
 @dataclass
@@ -78,16 +89,23 @@ class SnapshotStats:
     bytes_copied: int = 0
     bytes_hashed: int = 0
     chunks_hashed: int = 0
+    bytes_compress_later: int = 0
 
 
 @dataclass
 class Snapshot:
-    """A checkpoint captured in memory, ready for ``CheckpointWriter.write``."""
+    """A checkpoint captured in memory, ready for ``CheckpointWriter.write``.
+
+    ``copied``: the capture copied the tensors, so training goes on while it is written (else
+    the caller waits for the write). ``sequence`` numbers the writer's captures: a snapshot
+    written while a later one exists tells the writer that it is behind."""
 
     structure: JSONValue
     tensors: list[_PendingTensor]
     meta: dict[str, Any]
     stats: SnapshotStats = field(default_factory=SnapshotStats)
+    copied: bool = True
+    sequence: int = 0
 
     @property
     def nbytes(self) -> int:
@@ -105,6 +123,7 @@ class WriterStats:
     bytes_reused: int = 0
     bytes_hashed: int = 0
     chunks_hashed: int = 0
+    bytes_compress_later: int = 0
 
 
 def _identity(tensor: torch.Tensor) -> tuple[Any, ...]:
@@ -148,17 +167,32 @@ class CheckpointWriter:
     captured. With ``reuse_buffers``, the copies of one written snapshot are kept to receive the
     next capture's copies (fresh memory costs page faults, which dominate a large copy): that
     holds up to one snapshot's changed tensors between snapshots, until ``close``.
+
+    ``compression``: ``"now"`` compresses every chunk as it is written; ``"later"`` stores
+    chunks raw (hashed, verified and packed all the same) for the store to compress later;
+    ``"auto"`` does that where someone waits for the write: a snapshot captured without copies
+    (``save``: the caller waits) with at least ``COMPRESS_LATER_FROM`` new bytes, or any
+    snapshot written when a newer one was already captured (the writer is behind).
     """
 
     def __init__(
-        self, repo: Repo, *, chunk_size: int = CHUNK_SIZE, reuse_buffers: bool = True
+        self,
+        repo: Repo,
+        *,
+        chunk_size: int = CHUNK_SIZE,
+        reuse_buffers: bool = True,
+        compression: Compression = "auto",
     ) -> None:
         if chunk_size <= 0 or chunk_size % 64:
             raise ValueError("chunk_size must be a positive multiple of 64 bytes")
+        if compression not in get_args(Compression):
+            raise ValueError(f"compression must be one of {', '.join(get_args(Compression))}")
         self.repo = repo
         self.chunk_size = chunk_size
         self.reuse_buffers = reuse_buffers
+        self.compression = compression
         self.stats = WriterStats()
+        self._captured = 0
         self._cache: dict[tuple[Any, ...], _CacheEntry] = {}
         self._spare: dict[tuple[int, bool], list[torch.Tensor]] = {}
         self._lock = threading.Lock()
@@ -188,7 +222,10 @@ class CheckpointWriter:
             capture = _Capture(self, previous, copy, spare)
             structure = encode_structure(obj, capture.add)
             self._cache = capture.cache
-        return Snapshot(structure, capture.pending, checkpoint_meta(obj), capture.stats)
+            self._captured += 1
+            sequence = self._captured
+        meta = checkpoint_meta(obj)
+        return Snapshot(structure, capture.pending, meta, capture.stats, copy, sequence)
 
     def _still_stored(self, stored: _Stored) -> bool:
         return stored.chunks is not None and all(self.store.has(oid) for oid in stored.chunks)
@@ -200,16 +237,23 @@ class CheckpointWriter:
         Returns the manifest's id. Objects become durable when the batch closes; close it
         before any ref points at the manifest.
         """
+        later = self.compresses_later(snapshot)
         submitted: list[tuple[_PendingTensor, list[Future[str]]]] = []
         for pending in snapshot.tensors:
             if pending.data is None:
                 continue
             view = byte_view(pending.data)
             futures = [
-                batch.submit(view[start : start + self.chunk_size], planes=pending.planes)
+                batch.submit(
+                    view[start : start + self.chunk_size],
+                    planes=pending.planes,
+                    compress_later=later,
+                )
                 for start in range(0, pending.nbytes, self.chunk_size)
             ]
             submitted.append((pending, futures))
+            if later:
+                snapshot.stats.bytes_compress_later += pending.nbytes
         for pending, futures in submitted:
             pending.stored.chunks = tuple(future.result() for future in futures)
             snapshot.stats.bytes_hashed += pending.nbytes
@@ -236,6 +280,18 @@ class CheckpointWriter:
         self._count(snapshot.stats)
         return oid
 
+    def compresses_later(self, snapshot: Snapshot) -> bool:
+        """Whether ``write`` stores this snapshot's new chunks raw, for later compression."""
+        if self.compression != "auto":
+            return self.compression == "later"
+        with self._lock:
+            if self._captured > snapshot.sequence:
+                return True
+        if snapshot.copied:
+            return False
+        new_bytes = sum(pending.nbytes for pending in snapshot.tensors if pending.data is not None)
+        return new_bytes >= COMPRESS_LATER_FROM
+
     def _keep_spare(self, data: torch.Tensor) -> None:
         import torch
 
@@ -252,6 +308,7 @@ class CheckpointWriter:
             self.stats.bytes_reused += stats.bytes_reused
             self.stats.bytes_hashed += stats.bytes_hashed
             self.stats.chunks_hashed += stats.chunks_hashed
+            self.stats.bytes_compress_later += stats.bytes_compress_later
 
     # ------------------------------------------------------------------- commit
     def commit(

@@ -1,7 +1,15 @@
 """Object stores: content-addressed, write-once, verified on read."""
 
-from .base import Batch, ObjectStore, ObjectWriter
+from .base import Batch, CompressionReport, ObjectStore, ObjectWriter
 from .disk import DiskStore, PackBatch
 from .memory import MemoryStore
 
-__all__ = ["Batch", "DiskStore", "MemoryStore", "ObjectStore", "ObjectWriter", "PackBatch"]
+__all__ = [
+    "Batch",
+    "CompressionReport",
+    "DiskStore",
+    "MemoryStore",
+    "ObjectStore",
+    "ObjectWriter",
+    "PackBatch",
+]

@@ -2,22 +2,49 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Protocol
 
 from ..hashing import BytesLike
 
 
-class ObjectWriter(Protocol):
-    """Puts objects; returns their ids. A pack batch and a store both are writers."""
+@dataclass
+class CompressionReport:
+    """What a compress-later pass did: objects stored raw first, now compressed where it pays."""
 
-    def put(self, data: BytesLike, *, planes: int = 1) -> str: ...
+    packs: int = 0
+    objects: int = 0
+    bytes_before: int = 0
+    bytes_after: int = 0
+    corrupt: list[str] = field(default_factory=list)
+    finished: bool = True
+
+    def add(self, other: CompressionReport) -> None:
+        self.packs += other.packs
+        self.objects += other.objects
+        self.bytes_before += other.bytes_before
+        self.bytes_after += other.bytes_after
+        self.corrupt += other.corrupt
+        self.finished = self.finished and other.finished
+
+
+class ObjectWriter(Protocol):
+    """Puts objects; returns their ids. A pack batch and a store both are writers.
+
+    ``compress_later=True`` asks to store the bytes raw now and compress them in a later pass
+    (``compress_deferred``): a pack batch does; a store writing loose objects compresses at once.
+    """
+
+    def put(self, data: BytesLike, *, planes: int = 1, compress_later: bool = False) -> str: ...
 
     def put_known(self, oid: str, data: BytesLike, *, planes: int = 1) -> None: ...
 
-    def submit(self, data: BytesLike, *, planes: int = 1) -> Future[str]: ...
+    def submit(
+        self, data: BytesLike, *, planes: int = 1, compress_later: bool = False
+    ) -> Future[str]: ...
 
 
 class ObjectStore(ObjectWriter, Protocol):
@@ -40,6 +67,13 @@ class ObjectStore(ObjectWriter, Protocol):
     def freshen(self, oid: str) -> None: ...
 
     def remove(self, oids: set[str]) -> int: ...
+
+    def compress_deferred(
+        self, should_stop: Callable[[], bool] | None = None
+    ) -> CompressionReport:
+        """Compress the objects stored raw to be compressed later; ids and content never change.
+        ``should_stop`` is asked between objects (it may wait); True ends the pass early."""
+        ...
 
     def batch(self) -> Batch: ...
 

@@ -10,17 +10,25 @@ Layout under ``.modelsync/objects/``::
 Objects put outside a batch are loose files, fsync'd one by one. A batch gathers many objects
 into one pack written with a single fsync, which is what checkpoints and large files use.
 Every read decodes the payload and checks that its SHA-256 is the id it was asked for.
+
+Store first, compress later: a batch may write objects raw (codec ``DEFERRED``) when compressing
+them would hold up the writer. Their pack is named ``raw-*``; ``compress_deferred`` (run by a
+low-priority background thread while this process writes nothing, and by gc) rewrites such a
+pack into a compressed one and only then removes it. Ids never change, and every object stays
+readable throughout: the old pack goes only after the new one is fsync'd and indexed, and a
+reader that finds a pack gone looks the object up again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import struct
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from types import TracebackType
@@ -29,11 +37,25 @@ from typing import BinaryIO
 from ..errors import ObjectCorrupt, ObjectMissing
 from ..fileio import atomic_output, atomic_write
 from ..hashing import BytesLike, is_oid, sha256_hex
-from .compression import CodecError, decode, decode_into, encode
+from .background import BackgroundCompressor
+from .base import CompressionReport
+from .compression import (
+    DEFERRED,
+    MIN_SIZE,
+    RAW,
+    CodecError,
+    decode,
+    decode_into,
+    deferred_header,
+    encode,
+)
 
 _IDX_MAGIC = b"MSIDX1\n"
 _IDX_ENTRY = struct.Struct("<32sQQ")
 _TMP_PREFIX = "tmp-"
+PACK_PREFIX = "pack-"
+DEFERRED_PREFIX = "raw-"
+"""Packs holding objects stored raw to be compressed later are named ``raw-*``."""
 SYNC_EVERY = 64 << 20
 """A batch flushes its pack in the background every this many bytes, so that the fsync in
 ``close`` finds little left to write: the disk works while the workers still compress."""
@@ -44,16 +66,32 @@ def _worker_count() -> int:
     return max(2, min(8, os.cpu_count() or 2))
 
 
+class _Stopped(Exception):
+    """A compress-later pass was asked to stop: its unfinished pack is discarded."""
+
+
 class DiskStore:
-    def __init__(self, root: Path) -> None:
+    """Loose objects and packs under ``root``.
+
+    ``background_compression``: after this process closes a batch while ``raw-*`` packs exist,
+    a low-priority thread compresses them whenever no batch is open here (``close`` stops it;
+    what is left waits for the next time, or for gc).
+    """
+
+    def __init__(self, root: Path, *, background_compression: bool = True) -> None:
         self.root = root
         self.pack_dir = root / "pack"
+        self.background_compression = background_compression
         self._lock = threading.RLock()
         self._index: dict[str, tuple[str, int, int]] = {}
-        self._pack_members: dict[str, list[str]] = {}
+        self._pack_members: dict[str, dict[str, tuple[int, int]]] = {}
         self._fds: dict[str, int] = {}
         self._loaded = False
         self._executor: ThreadPoolExecutor | None = None
+        self._activity = threading.Condition()
+        self._open_batches = 0
+        self._rewriting = threading.Lock()
+        self._background: BackgroundCompressor | None = None
 
     # ----------------------------------------------------------------- reading
     def _loose_path(self, oid: str) -> Path:
@@ -81,11 +119,11 @@ class DiskStore:
     def _load_pack_index(self, name: str, data: bytes) -> None:
         if not data.startswith(_IDX_MAGIC):
             return
-        members = []
+        members = {}
         for raw_id, offset, length in _IDX_ENTRY.iter_unpack(data[len(_IDX_MAGIC) :]):
             oid = raw_id.hex()
             self._index[oid] = (name, offset, length)
-            members.append(oid)
+            members[oid] = (offset, length)
         self._pack_members[name] = members
 
     def _pack_fd(self, name: str) -> int:
@@ -111,14 +149,19 @@ class DiskStore:
             try:
                 fd = self._pack_fd(name)
             except FileNotFoundError:
-                # gc in another process may have repacked it: look again once.
+                # gc or compression in another process may have rewritten it: look again once.
                 self.refresh()
                 moved = self._index.get(oid)
                 if moved is None or moved[0] == name:
                     raise ObjectMissing(oid, f"pack {name} is gone") from None
                 name, offset, length = moved
                 fd = self._pack_fd(name)
-        record = os.pread(fd, length, offset)
+            # Our own descriptor: a rewrite in this process may close the pack's meanwhile.
+            fd = os.dup(fd)
+        try:
+            record = os.pread(fd, length, offset)
+        finally:
+            os.close(fd)
         if len(record) != length:
             raise ObjectCorrupt(oid, f"pack {name} is truncated")
         return record
@@ -207,7 +250,8 @@ class DiskStore:
                 )
             return self._executor
 
-    def put(self, data: BytesLike, *, planes: int = 1) -> str:
+    def put(self, data: BytesLike, *, planes: int = 1, compress_later: bool = False) -> str:
+        """A loose object, compressed at once (``compress_later`` is for pack batches)."""
         oid = sha256_hex(data)
         self.put_known(oid, data, planes=planes)
         return oid
@@ -221,7 +265,9 @@ class DiskStore:
                 out.write(bytes([codec]))
                 out.write(payload)
 
-    def submit(self, data: BytesLike, *, planes: int = 1) -> Future[str]:
+    def submit(
+        self, data: BytesLike, *, planes: int = 1, compress_later: bool = False
+    ) -> Future[str]:
         return self.executor.submit(self.put, data, planes=planes)
 
     def batch(self) -> PackBatch:
@@ -229,15 +275,40 @@ class DiskStore:
 
     def _register_pack(self, name: str, entries: dict[str, tuple[int, int]]) -> None:
         with self._lock:
-            members = []
             for oid, (offset, length) in entries.items():
                 self._index[oid] = (name, offset, length)
-                members.append(oid)
-            self._pack_members[name] = members
+            self._pack_members[name] = dict(entries)
+
+    def _batch_opened(self) -> None:
+        with self._activity:
+            self._open_batches += 1
+
+    def _batch_ended(self) -> None:
+        with self._activity:
+            self._open_batches -= 1
+            self._activity.notify_all()
+        if self.background_compression and self._deferred_packs():
+            with self._lock:
+                if self._background is None or not self._background.alive():
+                    self._background = BackgroundCompressor(self)
+                background = self._background
+            background.wake()
+
+    def wait_until_idle(self, stop: threading.Event) -> bool:
+        """Block while a batch is open in this process; True if ``stop`` was set meanwhile."""
+        with self._activity:
+            while self._open_batches and not stop.is_set():
+                self._activity.wait(0.5)
+        return stop.is_set()
+
+    def _notify_activity(self) -> None:
+        with self._activity:
+            self._activity.notify_all()
 
     # ---------------------------------------------------------------- removing
     def remove(self, oids: set[str]) -> int:
-        """Delete objects (gc). Packs holding any of them are rewritten without them."""
+        """Delete objects (gc). Packs holding any of them are rewritten without them (and with
+        their deferred objects compressed); a pack another process is rewriting is left alone."""
         self.refresh()
         removed = 0
         for oid in oids:
@@ -245,25 +316,103 @@ class DiskStore:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
                 removed += 1
-        for name, members in list(self._pack_members.items()):
-            doomed = [oid for oid in members if oid in oids]
-            if not doomed:
-                continue
-            keep = [oid for oid in members if oid not in oids]
-            if keep:
-                with self.batch() as batch:
-                    for oid in keep:
-                        batch.copy_record(oid, self._read_record(oid))
-            self._drop_pack(name)
-            removed += len(doomed)
+        with self._rewriting:
+            for name, members in list(self._pack_members.items()):
+                doomed = {oid for oid in members if oid in oids}
+                if doomed and self._rewrite_pack(name, doomed, CompressionReport()):
+                    removed += len(doomed)
         return removed
 
-    def _forget_pack(self, name: str) -> None:
+    def _deferred_packs(self) -> list[str]:
         with self._lock:
-            for oid in self._pack_members.pop(name, []):
+            return [name for name in self._pack_members if name.startswith(DEFERRED_PREFIX)]
+
+    def compress_deferred(
+        self, should_stop: Callable[[], bool] | None = None
+    ) -> CompressionReport:
+        """Rewrite every ``raw-*`` pack into a compressed one, then remove it.
+
+        ``should_stop`` is asked before each object (it may block, as the background thread's
+        does while a batch is open); True discards the unfinished pack and ends the pass with
+        ``finished=False``. Packs another process is rewriting are skipped (also unfinished).
+        """
+        report = CompressionReport()
+        self.refresh()
+        with self._rewriting:
+            for name in self._deferred_packs():
+                try:
+                    if not self._rewrite_pack(name, set(), report, should_stop):
+                        report.finished = False
+                except _Stopped:
+                    report.finished = False
+                    break
+        return report
+
+    def _rewrite_pack(
+        self,
+        name: str,
+        drop: set[str],
+        report: CompressionReport,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> bool:
+        """Copy pack ``name``, less ``drop``, into a new pack with its deferred objects
+        compressed; once that pack is durable and indexed, remove the old one.
+
+        Returns False, changing nothing, when another process holds the pack (it is being
+        rewritten there) or it is already gone. A deferred object whose bytes do not match its
+        id is copied as it is (marked raw): fsck still reports it, and no pass retries it.
+        """
+        try:
+            fd = os.open(self.pack_dir / f"{name}.pack", os.O_RDONLY)
+        except FileNotFoundError:
+            return False
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            if os.fstat(fd).st_nlink == 0:
+                return False  # rewritten by another process while we opened it
+            with self._lock:
+                members = dict(self._pack_members.get(name, {}))
+            if not members:
+                return False
+            compressed_before = report.objects
+            with PackBatch(self, counted=False) as batch:
+                for oid, (offset, length) in sorted(members.items(), key=lambda m: m[1][0]):
+                    if oid in drop:
+                        continue
+                    if should_stop is not None and should_stop():
+                        raise _Stopped
+                    record = os.pread(fd, length, offset)
+                    if record[:1] == bytes([DEFERRED]) and len(record) >= 2:
+                        report.bytes_before += length
+                        report.objects += 1
+                        report.bytes_after += batch.compress_record(oid, record, report)
+                    else:
+                        batch.copy_record(oid, record)
+            if report.objects != compressed_before:
+                report.packs += 1
+            self._drop_pack(name)
+            return True
+        finally:
+            os.close(fd)
+
+    def _forget_pack(self, name: str) -> None:
+        """Drop a pack from the in-memory index. An object it shared with another loaded pack
+        (a rewrite in progress elsewhere leaves both for a moment) stays, found there."""
+        with self._lock:
+            orphans = []
+            for oid in self._pack_members.pop(name, {}):
                 location = self._index.get(oid)
                 if location is not None and location[0] == name:
                     del self._index[oid]
+                    orphans.append(oid)
+            for oid in orphans:
+                for other, members in self._pack_members.items():
+                    if oid in members:
+                        self._index[oid] = (other, *members[oid])
+                        break
             fd = self._fds.pop(name, None)
             if fd is not None:
                 os.close(fd)
@@ -302,6 +451,12 @@ class DiskStore:
 
     def close(self) -> None:
         with self._lock:
+            background, self._background = self._background, None
+        if background is not None:
+            background.request_stop()
+            self._notify_activity()
+            background.join()
+        with self._lock:
             for fd in self._fds.values():
                 os.close(fd)
             self._fds.clear()
@@ -328,10 +483,16 @@ def _write_at(fd: int, parts: list[BytesLike], offset: int) -> None:
 
 
 class PackBatch:
-    """Collects objects into one new pack; it becomes visible, fsync'd once, on ``close``."""
+    """Collects objects into one new pack; it becomes visible, fsync'd once, on ``close``.
 
-    def __init__(self, store: DiskStore) -> None:
+    ``counted``: the batch counts as this process writing, which pauses background compression
+    (the store's own rewrites are not counted).
+    """
+
+    def __init__(self, store: DiskStore, *, counted: bool = True) -> None:
         self._store = store
+        self._counted = counted
+        self._deferred = False
         self._lock = threading.Lock()
         self._file: BinaryIO | None = None
         self._tmp_path: Path | None = None
@@ -343,6 +504,8 @@ class PackBatch:
         self._synced = 0
         self._syncer: ThreadPoolExecutor | None = None
         self._syncs: list[Future[None]] = []
+        if counted:
+            store._batch_opened()
 
     def __enter__(self) -> PackBatch:
         return self
@@ -369,11 +532,14 @@ class PackBatch:
             return False
         return True
 
-    def _append(self, oid: str, codec: int, payload: BytesLike) -> None:
+    def _append(self, oid: str, header: bytes, payload: BytesLike) -> int:
         """Reserve the record's place under the lock, then write it there outside the lock,
-        so that worker threads copy their records into the page cache in parallel."""
-        length = 1 + len(payload)
+        so that worker threads copy their records into the page cache in parallel.
+        ``header`` is the codec byte (and, for a deferred record, its element width)."""
+        length = len(header) + len(payload)
         with self._lock:
+            if header[0] == DEFERRED:
+                self._deferred = True
             if self._file is None:
                 self._store.pack_dir.mkdir(parents=True, exist_ok=True)
                 self._tmp_path = self._store.pack_dir / f"{_TMP_PREFIX}{uuid.uuid4().hex}.pack"
@@ -381,7 +547,7 @@ class PackBatch:
             offset = self._offset
             self._offset += length
             fd = self._file.fileno()
-        _write_at(fd, [bytes([codec]), payload], offset)
+        _write_at(fd, [header, payload], offset)
         with self._lock:
             self._entries[oid] = (offset, length)
             if self._offset - self._synced >= SYNC_EVERY:
@@ -389,6 +555,7 @@ class PackBatch:
                 if self._syncer is None:
                     self._syncer = ThreadPoolExecutor(1, thread_name_prefix="modelsync-sync")
                 self._syncs.append(self._syncer.submit(_fdatasync, fd))
+        return length
 
     def _finish_syncs(self, *, check: bool) -> None:
         with self._lock:
@@ -400,26 +567,46 @@ class PackBatch:
             for future in syncs:
                 future.result()
 
-    def put(self, data: BytesLike, *, planes: int = 1) -> str:
+    def put(self, data: BytesLike, *, planes: int = 1, compress_later: bool = False) -> str:
         oid = sha256_hex(data)
         if self._claim(oid):
-            codec, payload = encode(data, planes)
-            self._append(oid, codec, payload)
+            if compress_later and len(data) >= MIN_SIZE:
+                self._append(oid, deferred_header(planes), data)
+            else:
+                codec, payload = encode(data, planes)
+                self._append(oid, bytes([codec]), payload)
         return oid
 
     def put_known(self, oid: str, data: BytesLike, *, planes: int = 1) -> None:
         """Put bytes whose id the caller has just computed, without hashing them again."""
         if self._claim(oid):
             codec, payload = encode(data, planes)
-            self._append(oid, codec, payload)
+            self._append(oid, bytes([codec]), payload)
 
     def copy_record(self, oid: str, record: bytes) -> None:
+        """Copy a stored record as it is (the store's rewrites)."""
         with self._lock:
             self._claimed.add(oid)
-        self._append(oid, record[0], memoryview(record)[1:])
+        self._append(oid, record[:1], memoryview(record)[1:])
 
-    def submit(self, data: BytesLike, *, planes: int = 1) -> Future[str]:
-        future = self._store.executor.submit(self.put, data, planes=planes)
+    def compress_record(self, oid: str, record: bytes, report: CompressionReport) -> int:
+        """Copy a ``DEFERRED`` record compressed (or raw where that does not pay), after
+        checking its bytes against its id; returns the new record's length."""
+        with self._lock:
+            self._claimed.add(oid)
+        data = memoryview(record)[2:]
+        if sha256_hex(data) != oid:
+            report.corrupt.append(oid)
+            return self._append(oid, bytes([RAW]), data)
+        codec, payload = encode(data, record[1])
+        return self._append(oid, bytes([codec]), payload)
+
+    def submit(
+        self, data: BytesLike, *, planes: int = 1, compress_later: bool = False
+    ) -> Future[str]:
+        future = self._store.executor.submit(
+            self.put, data, planes=planes, compress_later=compress_later
+        )
         self._futures.append(future)
         return future
 
@@ -440,18 +627,29 @@ class PackBatch:
             self.abort()
             raise
         self._closed = True
+        try:
+            self._publish()
+        finally:
+            self._ended()
+
+    def _publish(self) -> None:
         if self._file is None or self._tmp_path is None:
             return
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
-        name = f"pack-{uuid.uuid4().hex}"
+        prefix = DEFERRED_PREFIX if self._deferred else PACK_PREFIX
+        name = f"{prefix}{uuid.uuid4().hex}"
         os.replace(self._tmp_path, self._store.pack_dir / f"{name}.pack")
         index = bytearray(_IDX_MAGIC)
         for oid, (offset, length) in sorted(self._entries.items()):
             index += _IDX_ENTRY.pack(bytes.fromhex(oid), offset, length)
         atomic_write(self._store.pack_dir / f"{name}.idx", index)
         self._store._register_pack(name, self._entries)
+
+    def _ended(self) -> None:
+        if self._counted:
+            self._store._batch_ended()
 
     def abort(self) -> None:
         if self._closed:
@@ -466,3 +664,4 @@ class PackBatch:
         if self._tmp_path is not None:
             with contextlib.suppress(FileNotFoundError):
                 self._tmp_path.unlink()
+        self._ended()

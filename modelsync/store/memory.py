@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from types import TracebackType
 
 from ..errors import ObjectCorrupt, ObjectMissing
 from ..hashing import BytesLike, sha256_hex
+from .base import CompressionReport
 
 
 class MemoryStore:
@@ -16,7 +17,7 @@ class MemoryStore:
         self._objects: dict[str, bytes] = {}
         self._lock = threading.Lock()
 
-    def put(self, data: BytesLike, *, planes: int = 1) -> str:
+    def put(self, data: BytesLike, *, planes: int = 1, compress_later: bool = False) -> str:
         oid = sha256_hex(data)
         with self._lock:
             self._objects.setdefault(oid, bytes(data))
@@ -26,7 +27,9 @@ class MemoryStore:
         with self._lock:
             self._objects.setdefault(oid, bytes(data))
 
-    def submit(self, data: BytesLike, *, planes: int = 1) -> Future[str]:
+    def submit(
+        self, data: BytesLike, *, planes: int = 1, compress_later: bool = False
+    ) -> Future[str]:
         future: Future[str] = Future()
         future.set_result(self.put(data, planes=planes))
         return future
@@ -69,6 +72,12 @@ class MemoryStore:
                 del self._objects[oid]
         return len(doomed)
 
+    def compress_deferred(
+        self, should_stop: Callable[[], bool] | None = None
+    ) -> CompressionReport:
+        """Nothing to do: a memory store keeps every object as it was given."""
+        return CompressionReport()
+
     def batch(self) -> MemoryBatch:
         return MemoryBatch(self)
 
@@ -97,13 +106,15 @@ class MemoryBatch:
     ) -> None:
         return None
 
-    def put(self, data: BytesLike, *, planes: int = 1) -> str:
+    def put(self, data: BytesLike, *, planes: int = 1, compress_later: bool = False) -> str:
         return self._store.put(data, planes=planes)
 
     def put_known(self, oid: str, data: BytesLike, *, planes: int = 1) -> None:
         self._store.put_known(oid, data, planes=planes)
 
-    def submit(self, data: BytesLike, *, planes: int = 1) -> Future[str]:
+    def submit(
+        self, data: BytesLike, *, planes: int = 1, compress_later: bool = False
+    ) -> Future[str]:
         return self._store.submit(data, planes=planes)
 
     def wait(self) -> None:
