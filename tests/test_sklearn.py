@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import pickle
 import shutil
+import subprocess
+import sys
+import threading
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse
+import sklearn
 from sklearn.base import BaseEstimator, RegressorMixin, clone, is_classifier, is_regressor
 from sklearn.cluster import KMeans
 from sklearn.datasets import load_digits, load_iris
@@ -26,7 +33,8 @@ import modelsync
 from modelsync import Repo
 from modelsync.datasets import fingerprint
 from modelsync.errors import ModelSyncError, TrackingError, TrackingWarning, UnsafeLoad
-from modelsync.integrations.sklearn import Tracked, autolog, flush, load, load_cv_results
+from modelsync.integrations.sklearn import Tracked, _fit, autolog, flush, load, load_cv_results
+from modelsync.integrations.sklearn._background import background
 from modelsync.metadata import RunInfo
 from modelsync.runs import get_datasets, get_environment, get_params, list_runs, metric_series
 
@@ -110,6 +118,152 @@ def test_scoring_and_eval_sets_name_the_metrics(repo: Repo, iris: Any) -> None:
         "holdout_f1_macro",
     }
     assert metrics["holdout_accuracy"] == pytest.approx(model.score(X[:40], y[:40]))
+
+
+@contextlib.contextmanager
+def background_held() -> Iterator[None]:
+    """Keep the background thread busy: fits tracked meanwhile are finished only afterwards."""
+    release = threading.Event()
+
+    def busy() -> None:
+        release.wait()
+
+    background.submit(busy)
+    try:
+        yield
+    finally:
+        release.set()
+
+
+def _data_of_kind(X: pd.DataFrame, y: pd.Series, kind: str) -> tuple[Any, Any]:
+    if kind == "pandas":
+        return X.copy(), y.copy()
+    if kind == "sparse":
+        return scipy.sparse.csr_matrix(X.to_numpy()), y.to_numpy().copy()
+    if kind == "list":
+        return X.to_numpy().tolist(), y.to_list()
+    return X.to_numpy().copy(), y.to_numpy().copy()
+
+
+def _scramble(X: Any, y: Any) -> None:
+    """Change the caller's data in place: zero features, labels in reverse."""
+    if isinstance(X, pd.DataFrame):
+        X.iloc[:, :] = 0.0
+        y.iloc[:] = y.to_numpy()[::-1]
+    elif isinstance(X, list):
+        for row in X:
+            row[:] = [0.0] * len(row)
+        y.reverse()
+    else:
+        if scipy.sparse.issparse(X):
+            X.data[:] = 0.0
+        else:
+            X[:] = 0.0
+        y[:] = y[::-1].copy()
+
+
+@pytest.mark.parametrize(
+    "kind", ["numpy", "pandas", "sparse", "list", "numpy, past the copy limit"]
+)
+def test_scores_are_of_the_data_as_the_fit_saw_it_whatever_the_caller_does_next(
+    kind: str, repo: Repo, iris: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warnings.resetwarnings()  # no error filter: scores may be left to the background thread
+    if kind.endswith("past the copy limit"):
+        monkeypatch.setattr(_fit, "DEFERRED_DATA_BYTES", 0)
+    X, y = _data_of_kind(*iris, kind.partition(",")[0])
+
+    with background_held():
+        model = Tracked(LogisticRegression(max_iter=500)).fit(X, y)
+        expected = model.score(X, y)
+        _scramble(X, y)
+        assert model.score(X, y) != pytest.approx(expected)
+
+    assert runs_by_name(repo)[model.run_name_].metrics["train_score"] == pytest.approx(expected)
+
+
+def test_autolog_scores_the_data_as_the_fit_saw_it(repo: Repo, iris: Any) -> None:
+    warnings.resetwarnings()
+    X, y = _data_of_kind(*iris, "numpy")
+    autolog()
+
+    with background_held():
+        model = LogisticRegression(max_iter=500).fit(X, y)
+        expected = model.score(X, y)
+        _scramble(X, y)
+
+    (run,) = runs_by_name(repo).values()
+    assert run.metrics["train_score"] == pytest.approx(expected)
+
+
+def test_scores_are_taken_under_the_callers_scikit_learn_config(repo: Repo, iris: Any) -> None:
+    warnings.resetwarnings()
+    X, y = iris
+    seen: list[bool] = []
+
+    def scorer(estimator: Any, X: Any, y: Any) -> float:
+        seen.append(sklearn.get_config()["assume_finite"])
+        return 1.0
+
+    with background_held(), sklearn.config_context(assume_finite=True):
+        model = Tracked(LogisticRegression(max_iter=500), scoring=scorer).fit(X, y)
+
+    assert runs_by_name(repo)[model.run_name_].metrics["train_score"] == 1.0
+    assert seen == [True]
+
+
+@pytest.mark.parametrize(
+    ("action", "scored_before_fit_returns"), [("error", True), ("default", False)]
+)
+def test_scores_are_taken_before_fit_returns_when_warnings_may_be_errors(
+    action: str, scored_before_fit_returns: bool, repo: Repo, iris: Any
+) -> None:
+    warnings.resetwarnings()
+    warnings.simplefilter(action, UserWarning)
+    X, y = iris
+    threads: list[threading.Thread] = []
+
+    def scorer(estimator: Any, X: Any, y: Any) -> float:
+        threads.append(threading.current_thread())
+        return 1.0
+
+    with background_held():
+        Tracked(LogisticRegression(max_iter=500), scoring=scorer).fit(X, y)
+        assert (threads == [threading.current_thread()]) is scored_before_fit_returns
+    flush()
+    assert len(threads) == 1
+
+
+def test_a_warning_ignored_around_the_fit_does_not_stop_its_scores(repo: Repo, iris: Any) -> None:
+    X, y = iris
+    warnings.simplefilter("error")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # R^2 of a single sample warns that it is undefined
+        model = Tracked(Ridge()).fit(X.iloc[:1], y.iloc[:1])
+
+    run = runs_by_name(repo)[model.run_name_]
+    assert run.problems == []
+    assert np.isnan(run.metrics["train_score"])
+
+
+def test_a_program_ending_right_after_fit_has_its_fit_fully_committed(repo: Repo) -> None:
+    program = (
+        "from sklearn.datasets import load_digits\n"
+        "from sklearn.ensemble import RandomForestClassifier\n"
+        "from modelsync.integrations.sklearn import Tracked\n"
+        "X, y = load_digits(return_X_y=True)\n"
+        "Tracked(RandomForestClassifier(20, random_state=0), run_name='last').fit(X, y)\n"
+    )
+
+    subprocess.run([sys.executable, "-c", program], check=True, timeout=300)
+
+    run = runs_by_name(repo)["last"]
+    assert run.status == "finished" and run.problems == []
+    X, y = load_digits(return_X_y=True)
+    expected = RandomForestClassifier(20, random_state=0).fit(X, y).score(X, y)
+    assert run.metrics["train_score"] == pytest.approx(expected)
+    assert "files/model.skops" in repo.commit_files(run.head)
 
 
 def test_non_array_fit_params_are_params_and_arrays_are_inputs(repo: Repo, iris: Any) -> None:

@@ -1,8 +1,9 @@
 """The thread that finishes tracked fits, so that ``fit`` returns before its model is stored.
 
 Serialising a fitted model with skops costs a large share of the fit itself for tree ensembles
-(a random forest of 200 trees takes 0.4 s to serialise after a 1 s fit). A tracked fit therefore
-starts its run and scores the model in the caller's thread, and queues the rest (the model
+(a random forest of 200 trees takes 0.4 s to serialise after a 1 s fit), and scoring it on its
+training data a few percent. A tracked fit therefore starts its run in the caller's thread, and
+queues the rest (the scores, on private copies of the data, when ``_fit`` allows; the model
 file, search results, the final commit) here: one thread per process, one fit at a time, in
 order. Interpreter exit waits for the queue, like any executor.
 

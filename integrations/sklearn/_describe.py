@@ -106,3 +106,29 @@ def fit_inputs(
         inputs[f"{name}.X"] = eval_X
         inputs[f"{name}.y"] = eval_y
     return inputs, others
+
+
+def copy_size(data: Any) -> int | None:
+    """Bytes a private copy of ``data`` takes, for the kinds ``private_copy`` copies (numpy
+    arrays, pandas frames and series, CSR/CSC matrices, None); None for any other kind."""
+    if data is None:
+        return 0
+    if isinstance(data, np.ndarray):
+        return int(data.nbytes)
+    pandas = sys.modules.get("pandas")
+    if pandas is not None and isinstance(data, pandas.DataFrame):
+        return int(data.memory_usage(index=True, deep=False).sum())
+    if pandas is not None and isinstance(data, pandas.Series):
+        return int(data.memory_usage(index=True, deep=False))
+    if scipy.sparse.issparse(data) and data.format in ("csr", "csc"):
+        return int(data.data.nbytes + data.indices.nbytes + data.indptr.nbytes)
+    return None
+
+
+def private_copy(data: Any) -> Any:
+    """A copy of ``data`` (of a kind ``copy_size`` sizes) that no later change to it reaches."""
+    if data is None:
+        return None
+    if isinstance(data, np.ndarray):
+        return data.copy(order="K")
+    return data.copy()  # pandas copies deeply by default, as scipy does

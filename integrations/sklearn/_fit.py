@@ -2,9 +2,19 @@
 
 Before the fit, in the caller's thread: the run starts (``running``, with the estimator's class
 and params and the environment) and the data is fingerprinted, before the fit can change it.
-Right after the fit, still in the caller's thread (the data is as the fit saw it, and the
-caller's warning filters apply): the training and evaluation scores. Then the model file, any
-search results and the final commit, on the background thread (see ``_background``), except
+Right after the fit, still in the caller's thread, private copies are taken of the data the
+training and evaluation scores read (so they score the data as the fit saw it, whatever the
+caller does with it next). Then, on the background thread (see ``_background``): the scores
+(under the caller's scikit-learn config), the model file, any search results and the final
+commit.
+
+The scores are taken in the caller's thread instead, right after the fit, when the data is of a
+kind not copied (lists, ...), when the copies waiting in all would pass ``DEFERRED_DATA_BYTES``,
+and when a warning filter in force makes warnings errors (as test suites do): warning filters
+are process-wide, so on the background thread a scoring warning would meet the filters in force
+when it is scored, which may no longer be the caller's (a ``catch_warnings`` block around
+``fit`` ends first), and an error there would cost the run its score. Elsewhere a scoring
+warning is at worst shown (or not) differently. Everything is finished in the caller's thread
 with ``strict=True`` (tracking errors must raise from ``fit``) and in worker processes (which
 may be ended as soon as they have returned their result).
 
@@ -30,13 +40,21 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
+import sklearn
 from sklearn.metrics import check_scoring
 
 import modelsync
 from modelsync.errors import ModelSyncError, TrackingError, TrackingWarning, UnknownRun
 
 from ._background import background, warn_failure
-from ._describe import as_dataset, class_path, estimator_params, fit_inputs
+from ._describe import (
+    as_dataset,
+    class_path,
+    copy_size,
+    estimator_params,
+    fit_inputs,
+    private_copy,
+)
 from ._models import (
     MANIFEST,
     LogModel,
@@ -50,14 +68,40 @@ from ._search import is_search, record_search, search_metrics
 RepoPath: TypeAlias = "str | os.PathLike[str] | None"
 TRACKING_ERRORS = (ModelSyncError, OSError, sqlite3.Error)
 TRAIN = "train"
+# the data copied for scores taken on the background thread, all fits waiting together
+DEFERRED_DATA_BYTES = 256 << 20
 
 _depth = 0
 _depth_lock = threading.Lock()
+_deferred_bytes = 0
+_deferred_lock = threading.Lock()
 
 
 def in_tracked_fit() -> bool:
     """Whether a tracked fit is running in this process (a fit now is one of its parts)."""
     return _depth > 0
+
+
+def _reserve(nbytes: int) -> bool:
+    """Count ``nbytes`` more of deferred data; False (counting nothing) past the limit."""
+    global _deferred_bytes
+    with _deferred_lock:
+        if _deferred_bytes + nbytes > DEFERRED_DATA_BYTES:
+            return False
+        _deferred_bytes += nbytes
+        return True
+
+
+def _release(nbytes: int) -> None:
+    global _deferred_bytes
+    with _deferred_lock:
+        _deferred_bytes -= nbytes
+
+
+def _warnings_may_be_errors() -> bool:
+    """Whether a warning filter turns some warnings into errors, even one that others before it
+    hide for now (a ``catch_warnings`` block ignoring warnings around ``fit`` ends first)."""
+    return any(entry[0] == "error" for entry in warnings.filters)
 
 
 @contextlib.contextmanager
@@ -173,13 +217,16 @@ def _fit(fit: FitCall, settings: Settings, stacklevel: int) -> _Fitted:
     if started is None:
         return _Fitted(result, FitRecord(None, None))
     finisher = _Finisher(started, fit.estimator, seconds, fit.method, settings)
+    in_worker = multiprocessing.parent_process() is not None
     try:
-        finisher.score(inputs)
+        finisher.choose_scorer()
+        detached = not (settings.strict or in_worker) and finisher.detach()
+        if not (detached and finisher.defer_scores(inputs)):
+            finisher.score(finisher.model, inputs)
     except BaseException as exc:
         _end_failed(started, exc)
         raise
-    in_worker = multiprocessing.parent_process() is not None
-    if settings.strict or in_worker or not finisher.detach():
+    if not detached:
         return _Fitted(result, FitRecord(started.name, finisher.finish_here(stacklevel + 1)))
     return _Fitted(result, FitRecord(started.name, None), finisher)
 
@@ -270,6 +317,12 @@ class _Finisher:
     settings: Settings
     metrics: dict[str, float] = field(default_factory=dict)
     snapshot: bytes | None = field(default=None, repr=False)
+    scorer: Any = None
+    # private copies of the data to score on the finishing thread, their size, and the
+    # caller's scikit-learn config (thread-local) to score under
+    deferred: dict[str, Any] | None = field(default=None, repr=False)
+    deferred_bytes: int = 0
+    config: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def detach(self) -> bool:
         """Prepare to finish on another thread; False when only this thread can finish."""
@@ -313,6 +366,13 @@ class _Finisher:
     def _record(self) -> None:
         # our own pickle, made in this process a moment ago from the fitted model
         model = self.model if self.snapshot is None else pickle.loads(self.snapshot)
+        if self.deferred is not None:
+            try:
+                with sklearn.config_context(**self.config):
+                    self.score(model, self.deferred)
+            finally:
+                self.deferred = None
+                _release(self.deferred_bytes)
         metrics = {"fit_time": self.seconds, **self.metrics}
         if is_search(model):
             metrics.update(search_metrics(model))
@@ -345,26 +405,59 @@ class _Finisher:
         finally:
             self.run.save(manifest(model, file_name, self.method), name=MANIFEST)
 
-    def score(self, inputs: dict[str, Any]) -> None:
-        """``<set>_<score>`` metrics for the training data and each evaluation set."""
+    def choose_scorer(self) -> None:
+        """The scorer of the fitted model, if it is scored (a search that did not refit has no
+        model to score; an estimator without ``score`` is scored only with ``scoring``)."""
         model = self.model
         if is_search(model) and getattr(model, "refit", True) is False:
-            return  # no refitted model to score
-        scoring = self.settings.scoring
+            return
         try:
-            scorer = check_scoring(model, scoring=scoring, allow_none=True)
+            self.scorer = check_scoring(model, scoring=self.settings.scoring, allow_none=True)
         except (ValueError, TypeError) as exc:
             self._problem(f"no scores: {exc}", exc)
-            return
+
+    def defer_scores(self, inputs: dict[str, Any]) -> bool:
+        """Keep private copies of the data the scores read, to score on the finishing thread;
+        False when the scores must be taken now (see the module's docstring)."""
+        if self.scorer is None:
+            return True
+        if _warnings_may_be_errors():
+            return False
+        data = {key: inputs[key] for pair in self._scored_sets().values() for key in pair}
+        total = 0
+        for value in data.values():
+            size = copy_size(value)
+            if size is None:
+                return False
+            total += size
+        if not _reserve(total):
+            return False
+        try:
+            self.deferred = {name: private_copy(value) for name, value in data.items()}
+        except BaseException:
+            _release(total)
+            raise
+        self.deferred_bytes = total
+        self.config = sklearn.get_config()
+        return True
+
+    def _scored_sets(self) -> dict[str, tuple[str, str]]:
+        """Each scored set, and the keys of its ``X`` and ``y`` among the fit's inputs."""
+        sets = {TRAIN: ("X", "y")}
+        for name in self.settings.eval_sets or {}:
+            sets[name] = (f"{name}.X", f"{name}.y")
+        return sets
+
+    def score(self, model: Any, inputs: dict[str, Any]) -> None:
+        """``<set>_<score>`` metrics of ``model`` for the training data and each evaluation set."""
+        scorer = self.scorer
         if scorer is None:
             return
+        scoring = self.settings.scoring
         score_name = scoring if isinstance(scoring, str) else "score"
-        sets = {TRAIN: (inputs["X"], inputs["y"])}
-        for name in self.settings.eval_sets or {}:
-            sets[name] = (inputs[f"{name}.X"], inputs[f"{name}.y"])
-        for set_name, (X, y) in sets.items():
+        for set_name, (X, y) in self._scored_sets().items():
             try:
-                value = scorer(model, X, y)
+                value = scorer(model, inputs[X], inputs[y])
             except Exception as exc:  # a scorer raises whatever its metric raises
                 self._problem(f"{set_name} scores are not recorded: {exc}", exc)
                 continue
