@@ -538,7 +538,7 @@ class PackBatch:
         ``header`` is the codec byte (and, for a deferred record, its element width)."""
         length = len(header) + len(payload)
         with self._lock:
-            if header[0] == DEFERRED:
+            if header[:1] == bytes([DEFERRED]):
                 self._deferred = True
             if self._file is None:
                 self._store.pack_dir.mkdir(parents=True, exist_ok=True)
