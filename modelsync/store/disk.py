@@ -24,11 +24,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import struct
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from types import TracebackType
@@ -49,9 +48,9 @@ from .compression import (
     deferred_header,
     encode,
 )
+from .packindex import PackIndex, encode_entries
 
 _IDX_MAGIC = b"MSIDX1\n"
-_IDX_ENTRY = struct.Struct("<32sQQ")
 _TMP_PREFIX = "tmp-"
 PACK_PREFIX = "pack-"
 DEFERRED_PREFIX = "raw-"
@@ -83,8 +82,10 @@ class DiskStore:
         self.pack_dir = root / "pack"
         self.background_compression = background_compression
         self._lock = threading.RLock()
+        # where objects were found (or written by this process): pack, offset, length
         self._index: dict[str, tuple[str, int, int]] = {}
-        self._pack_members: dict[str, dict[str, tuple[int, int]]] = {}
+        self._pack_members: dict[str, Mapping[str, tuple[int, int]]] = {}
+        self._last_pack: str | None = None
         self._fds: dict[str, int] = {}
         self._loaded = False
         self._executor: ThreadPoolExecutor | None = None
@@ -119,12 +120,28 @@ class DiskStore:
     def _load_pack_index(self, name: str, data: bytes) -> None:
         if not data.startswith(_IDX_MAGIC):
             return
-        members = {}
-        for raw_id, offset, length in _IDX_ENTRY.iter_unpack(data[len(_IDX_MAGIC) :]):
-            oid = raw_id.hex()
-            self._index[oid] = (name, offset, length)
-            members[oid] = (offset, length)
-        self._pack_members[name] = members
+        with contextlib.suppress(ValueError):  # truncated: its objects read as missing
+            self._pack_members[name] = PackIndex(data[len(_IDX_MAGIC) :])
+
+    def _locate(self, oid: str) -> tuple[str, int, int] | None:
+        """The pack, offset and length of ``oid``; None if no loaded pack holds it.
+
+        Objects read together tend to share a pack: the pack of the last hit is searched first.
+        """
+        location = self._index.get(oid)
+        if location is not None:
+            return location
+        with self._lock:
+            last = self._last_pack
+            packs = self._pack_members
+            order = [last, *packs] if last in packs else packs
+            for name in order:
+                found = packs[name].get(oid) if name is not None else None
+                if found is not None:
+                    self._last_pack = name
+                    location = self._index[oid] = (name, *found)
+                    return location
+        return None
 
     def _pack_fd(self, name: str) -> int:
         fd = self._fds.get(name)
@@ -135,13 +152,13 @@ class DiskStore:
 
     def _read_record(self, oid: str) -> bytes:
         self._ensure_loaded()
-        location = self._index.get(oid)
+        location = self._locate(oid)
         if location is None:
             try:
                 return self._loose_path(oid).read_bytes()
             except (FileNotFoundError, NotADirectoryError):
                 self.refresh()
-                location = self._index.get(oid)
+                location = self._locate(oid)
                 if location is None:
                     raise ObjectMissing(oid) from None
         name, offset, length = location
@@ -151,7 +168,7 @@ class DiskStore:
             except FileNotFoundError:
                 # gc or compression in another process may have rewritten it: look again once.
                 self.refresh()
-                moved = self._index.get(oid)
+                moved = self._locate(oid)
                 if moved is None or moved[0] == name:
                     raise ObjectMissing(oid, f"pack {name} is gone") from None
                 name, offset, length = moved
@@ -196,11 +213,11 @@ class DiskStore:
 
     def has(self, oid: str) -> bool:
         self._ensure_loaded()
-        return oid in self._index or self._loose_path(oid).is_file()
+        return self._locate(oid) is not None or self._loose_path(oid).is_file()
 
     def stored_size(self, oid: str) -> int:
         self._ensure_loaded()
-        location = self._index.get(oid)
+        location = self._locate(oid)
         if location is not None:
             return location[2]
         try:
@@ -210,7 +227,7 @@ class DiskStore:
 
     def written_at(self, oid: str) -> float:
         self._ensure_loaded()
-        location = self._index.get(oid)
+        location = self._locate(oid)
         path = self.pack_dir / f"{location[0]}.pack" if location else self._loose_path(oid)
         try:
             return path.stat().st_mtime
@@ -221,15 +238,20 @@ class DiskStore:
         """Mark a reused object as recently written, so a concurrent gc's grace period keeps it
         (as git does): a writer that finds an object already stored is about to refer to it."""
         self._ensure_loaded()
-        location = self._index.get(oid)
+        location = self._locate(oid)
         path = self.pack_dir / f"{location[0]}.pack" if location else self._loose_path(oid)
         with contextlib.suppress(FileNotFoundError):
             os.utime(path)
 
     def iter_ids(self) -> Iterator[str]:
         self.refresh()
-        seen = set(self._index)
-        yield from list(self._index)
+        with self._lock:
+            packs = list(self._pack_members.values())
+        seen: set[str] = set()
+        for members in packs:
+            fresh = [oid for oid in members if oid not in seen]
+            seen.update(fresh)
+            yield from fresh
         if not self.root.is_dir():
             return
         for fanout in sorted(self.root.iterdir()):
@@ -327,9 +349,7 @@ class DiskStore:
         with self._lock:
             return [name for name in self._pack_members if name.startswith(DEFERRED_PREFIX)]
 
-    def compress_deferred(
-        self, should_stop: Callable[[], bool] | None = None
-    ) -> CompressionReport:
+    def compress_deferred(self, should_stop: Callable[[], bool] | None = None) -> CompressionReport:
         """Rewrite every ``raw-*`` pack into a compressed one, then remove it.
 
         ``should_stop`` is asked before each object (it may block, as the background thread's
@@ -400,19 +420,13 @@ class DiskStore:
 
     def _forget_pack(self, name: str) -> None:
         """Drop a pack from the in-memory index. An object it shared with another loaded pack
-        (a rewrite in progress elsewhere leaves both for a moment) stays, found there."""
+        (a rewrite in progress elsewhere leaves both for a moment) is found there next time."""
         with self._lock:
-            orphans = []
-            for oid in self._pack_members.pop(name, {}):
-                location = self._index.get(oid)
-                if location is not None and location[0] == name:
-                    del self._index[oid]
-                    orphans.append(oid)
-            for oid in orphans:
-                for other, members in self._pack_members.items():
-                    if oid in members:
-                        self._index[oid] = (other, *members[oid])
-                        break
+            self._pack_members.pop(name, None)
+            for oid in [oid for oid, where in self._index.items() if where[0] == name]:
+                del self._index[oid]
+            if self._last_pack == name:
+                self._last_pack = None
             fd = self._fds.pop(name, None)
             if fd is not None:
                 os.close(fd)
@@ -641,10 +655,9 @@ class PackBatch:
         prefix = DEFERRED_PREFIX if self._deferred else PACK_PREFIX
         name = f"{prefix}{uuid.uuid4().hex}"
         os.replace(self._tmp_path, self._store.pack_dir / f"{name}.pack")
-        index = bytearray(_IDX_MAGIC)
-        for oid, (offset, length) in sorted(self._entries.items()):
-            index += _IDX_ENTRY.pack(bytes.fromhex(oid), offset, length)
-        atomic_write(self._store.pack_dir / f"{name}.idx", index)
+        atomic_write(
+            self._store.pack_dir / f"{name}.idx", _IDX_MAGIC + encode_entries(self._entries)
+        )
         self._store._register_pack(name, self._entries)
 
     def _ended(self) -> None:
