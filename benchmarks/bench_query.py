@@ -33,6 +33,7 @@ MLflow compares params as strings, so the filter it can run is the string one,
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import logging
 import os
@@ -470,6 +471,13 @@ def _table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
     return table
 
 
+def compile_package() -> None:
+    """Byte-compile modelsync's modules, as pip does when it installs the wheel. From a source
+    checkout (an editable install) under ``PYTHONDONTWRITEBYTECODE``, every command would
+    otherwise compile each module it imports again, about 90 ms of each start-up here."""
+    compileall.compile_dir(Path(modelsync.__file__).parent, quiet=1)
+
+
 def command() -> list[str]:
     script = Path(sys.executable).with_name("modelsync")
     return [str(script)] if script.exists() else [sys.executable, "-m", "modelsync"]
@@ -528,6 +536,7 @@ def main() -> int:
         "log --oneline": ["log", HISTORY_RUN, "--oneline"],
         "metrics": ["metrics", SERIES_RUN, "--key", SERIES_KEY],
     }
+    compile_package()
     startup = time_command(["--version"], path, args.repeat)
     ours = {label: time_command(argv, path, args.repeat) for label, argv in cases.items()}
     peer = {}
