@@ -253,9 +253,7 @@ def test_kill_9_at_any_moment_of_a_compression_leaves_a_clean_repository(
     )
     rng = random.Random(5)
     for _ in range(4):
-        child = subprocess.Popen(
-            [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True
-        )
+        child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "ready"
         time.sleep(rng.uniform(0.0, 0.3))

@@ -68,9 +68,7 @@ class ObjectStore(ObjectWriter, Protocol):
 
     def remove(self, oids: set[str]) -> int: ...
 
-    def compress_deferred(
-        self, should_stop: Callable[[], bool] | None = None
-    ) -> CompressionReport:
+    def compress_deferred(self, should_stop: Callable[[], bool] | None = None) -> CompressionReport:
         """Compress the objects stored raw to be compressed later; ids and content never change.
         ``should_stop`` is asked between objects (it may wait); True ends the pass early."""
         ...

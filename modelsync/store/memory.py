@@ -72,9 +72,7 @@ class MemoryStore:
                 del self._objects[oid]
         return len(doomed)
 
-    def compress_deferred(
-        self, should_stop: Callable[[], bool] | None = None
-    ) -> CompressionReport:
+    def compress_deferred(self, should_stop: Callable[[], bool] | None = None) -> CompressionReport:
         """Nothing to do: a memory store keeps every object as it was given."""
         return CompressionReport()
 
