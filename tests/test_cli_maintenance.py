@@ -69,3 +69,14 @@ def test_reindex(cli: Cli, repo: Repo, head: str) -> None:
     repo.catalog.clear()
     assert cli("reindex").stdout.strip() == "reindexed 1 commits"
     assert repo.catalog.commit_ids_with_prefix(head[:8]) == [head]
+
+
+def test_gc_says_what_it_compressed_of_what_was_stored_raw(cli: Cli, repo: Repo) -> None:
+    repo.store.background_compression = False  # left for gc to do
+    with repo.store.batch() as batch:
+        batch.put(b"a compressible chunk " * 50_000, compress_later=True)
+    repo.close()
+    lines = cli("gc").stdout.splitlines()
+    assert lines[0] == "removed 0 unreachable objects (0 B)"
+    assert lines[1].startswith("compressed 1 objects stored raw: 1.0 MiB -> ")
+    assert cli("gc").stdout.splitlines() == ["removed 0 unreachable objects (0 B)"]

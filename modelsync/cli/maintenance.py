@@ -75,8 +75,14 @@ def gc(
     size = format_size(report.bytes_freed)
     if dry_run:
         console.print(f"would remove {count} unreachable objects ({size})")
-    else:
-        console.print(f"removed {report.removed} unreachable objects ({size})")
+        return
+    console.print(f"removed {report.removed} unreachable objects ({size})")
+    compressed = report.compressed
+    if compressed.objects:
+        console.print(
+            f"compressed {compressed.objects} objects stored raw: "
+            f"{format_size(compressed.bytes_before)} -> {format_size(compressed.bytes_after)}"
+        )
 
 
 def reindex(repo_path: RepoOption = None) -> None:
