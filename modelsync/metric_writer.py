@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from .db import Catalog
 from .errors import ModelSyncError
@@ -46,8 +46,11 @@ class MetricWriter:
         self._interval = interval
         self._flush_points = flush_points
         self._max_points = max_points
-        self._buffer = MetricBuffer(last_step)
-        self._lock = threading.Lock()
+        self._buffer = MetricBuffer(last_step, full_at=flush_points, when_full=self._buffer_full)
+        # ``log(metrics, step)`` buffers one call's points at ``step`` (the step after the last
+        # one when None), raising what ``MetricBuffer.add`` raises having buffered nothing. It
+        # is the buffer's own method: the training thread's call needs no frame of ours.
+        self.log: Callable[[Mapping[str, object], int | None], None] = self._buffer.add
         self._flush_lock = threading.Lock()
         self._next_seq = next_seq
         self._pending: list[MetricBlock] = []
@@ -61,25 +64,20 @@ class MetricWriter:
     def last_step(self) -> int:
         return self._buffer.last_step
 
-    def log(self, metrics: Mapping[str, object], step: int | None) -> None:
-        """Buffer one call's points at ``step`` (the step after the last one when None).
-
-        Raises what ``MetricBuffer.add`` raises, having buffered nothing.
-        """
-        with self._lock:
-            waiting = self._buffer.add(metrics, step)
-        if waiting >= self._flush_points:
-            if waiting >= self._max_points:
-                self.flush()
-            elif not self._wake.is_set():
-                self._wake.set()
+    def _buffer_full(self, waiting: int) -> int:
+        """Wake the thread to flush, or past ``max_points`` flush here; returns the points
+        waiting at which the buffer is to call again."""
+        if waiting >= self._max_points:
+            self.flush()
+            return self._flush_points
+        self._wake.set()
+        return min(waiting + self._flush_points, self._max_points)
 
     # ------------------------------------------------------------------- flushing
     def flush(self) -> None:
         """Take what is buffered as a block, keep it pending and index it in the catalog."""
         with self._flush_lock:
-            with self._lock:
-                block = self._buffer.take(self._next_seq)
+            block = self._buffer.take(self._next_seq)
             if block is None:
                 return
             self._next_seq += block.count

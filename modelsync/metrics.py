@@ -18,13 +18,14 @@ Segment layout, little-endian::
 
 from __future__ import annotations
 
-import itertools
+import functools
 import math
 import struct
 import sys
+import threading
 import time
 from array import array
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,19 +42,13 @@ _CHUNK_HEADER = struct.Struct("<II")
 _FLOAT = struct.Struct("<d")
 _wall_clock = time.time
 _INT = struct.Struct("<q")
+_STEP_MIN, _STEP_MAX = -(2**63), 2**63 - 1
+_NO_KEY = object()
 _LITTLE_ENDIAN = sys.byteorder == "little"
 
 
 class MalformedSegment(ValueError):
     """Bytes that are not a metric segment."""
-
-
-def _le_bytes(column: array[Any]) -> bytes:
-    if _LITTLE_ENDIAN:
-        return column.tobytes()
-    swapped = array(column.typecode, column)
-    swapped.byteswap()
-    return swapped.tobytes()
 
 
 def _from_le(typecode: str, data: bytes | memoryview) -> array[Any]:
@@ -152,8 +147,11 @@ def _value_range(values: bytes) -> tuple[float | None, float | None]:
             return None, None
         return float(finite.min()), float(finite.max())
     column = _from_le("d", values)
-    total = sum(column)
-    plain = column if total == total else [v for v in column if not math.isnan(v)]
+    # min and max skip a NaN (every comparison with it is false) unless it comes first.
+    low, high = min(column), max(column)
+    if low == low and high == high:
+        return low, high
+    plain = [value for value in column if not math.isnan(value)]
     return (min(plain), max(plain)) if plain else (None, None)
 
 
@@ -198,79 +196,254 @@ class Segment:
             yield from block.chunks
 
 
-class _Column:
-    __slots__ = ("steps", "times", "values")
+# A buffered call: one record, (tag, step, wall time, value, ...) packed little-endian as int64,
+# int64 and float64s. Its tag is its shape's number (see ``_Shape``) times 2, plus 1 when its step
+# is counted (one more than the previous call's) rather than given (its step field).
+_HEAD = struct.Struct("<qqd")  # tag, step, wall time
+_COUNTED = 1
+_pack_single = struct.Struct("<qqdd").pack
+_Columns = dict[str, tuple[list[bytes], list[bytes], list[bytes]]]  # steps, values, times
 
-    def __init__(self) -> None:
-        self.steps: array[int] = array("q")
-        self.values: array[float] = array("d")
-        self.times: array[float] = array("d")
+
+class _Shape:
+    """The names of a call, in order, and the format of its record."""
+
+    __slots__ = ("names", "record")
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
+        self.record = struct.Struct("<qqd" + "d" * len(names))
 
 
 class MetricBuffer:
-    """Points logged since the last flush, already split into one column set per key, and the
-    step counter (which outlives flushes).
+    """The calls logged since the last take, in the order they were made, and the step counter
+    (which outlives takes).
 
-    Not thread-safe by itself: the metric writer calls it under its lock.
+    Each call is one record appended to a bytearray in a single operation (``+=``, atomic
+    under the GIL), so threads share the buffer without waiting, and ``take`` removes exactly
+    the records it copied. Counted steps are numbered when taken, in call order: points follow
+    each other in the order of their steps whatever the threads did. ``take``, ``last_step`` and
+    a call of a new shape take a lock; other calls never wait.
+
+    When ``full_at`` points are waiting, ``add`` calls ``when_full(points waiting)``, which
+    returns how many points waiting should make it call again (a take starts over).
     """
 
-    def __init__(self, last_step: int = -1) -> None:
-        self._columns: dict[str, _Column] = {}
-        self.count = 0
-        self.last_step = last_step
+    def __init__(
+        self,
+        last_step: int = -1,
+        *,
+        full_at: int = sys.maxsize,
+        when_full: Callable[[int], int] | None = None,
+    ) -> None:
+        self._log = bytearray()
+        # A record of n points is 24 + 8n bytes: 32 per point, less 24 for each point a call
+        # has beyond its first; ``_fewer`` adds those up (a hint with threads, reset by take).
+        self._fewer = 0
+        self._shapes: list[_Shape] = []
+        self._numbers: dict[tuple[str, ...], int] = {}
+        # The latest call's name and tag if it had one point, its names, shape and tag if
+        # several: the next call like it takes a short path. Each is read as one object.
+        self._single: tuple[object, int] = (_NO_KEY, 0)
+        self._multiple: tuple[tuple[object, ...], _Shape, int] = ((_NO_KEY,), _Shape(()), 0)
+        self._counted = last_step  # the step of the last call taken
+        self._stepped = (0, last_step)  # the length of log whose steps are known, and the last
+        self._lock = threading.Lock()
+        self._full_at = min(full_at, sys.maxsize // 64)
+        self._next_full = self._full_at  # points waiting at which to call when_full
+        self._when_full = when_full or _ignore
 
     def add(
         self, metrics: Mapping[str, object], step: int | None = None, when: float | None = None
-    ) -> int:
-        """Append one call's points at ``step`` (default: the one after the last step) and
-        wall time ``when`` (default: now); values as ``to_metric_value`` reads them. Returns
-        how many points are waiting.
+    ) -> None:
+        """Buffer one call's points at ``step`` (default: the one after the previous call's)
+        and wall time ``when`` (default: now); values as ``to_metric_value`` reads them.
 
-        All or nothing: a bad name (TrackingError) or value (TypeError) leaves the buffer as it
-        was. This is the training thread's hot path, hence one loop and no helper calls.
+        All or nothing: a bad name (TrackingError), value or step (TypeError) buffers none of
+        the call. The training loop's usual call, one float under the name of the previous
+        one-point call, takes the first branch: no loop, no lock, one append.
         """
-        if step is None:
-            step = self.last_step + 1
         if when is None:
             when = _wall_clock()
-        columns = self._columns
-        added = 0
-        try:
-            for key, value in metrics.items():
-                if type(value) is not float:
-                    value = to_metric_value(value)
-                column = columns.get(key)
-                if column is None:
-                    column = columns[check_metric_key(key)] = _Column()
-                column.steps.append(step)
-                column.values.append(value)
-                column.times.append(when)
-                added += 1
-        except BaseException:
-            for key in itertools.islice(metrics, added):
-                column = columns[key]
-                column.steps.pop()
-                column.values.pop()
-                column.times.pop()
-            raise
-        if added:
-            self.count += added
-            self.last_step = step
-        return self.count
+        key, tag = self._single
+        if len(metrics) == 1 and key in metrics:
+            value = metrics[key]  # type: ignore[index]
+            if type(value) is float:
+                log = self._log
+                if step is None:
+                    log += _pack_single(tag | _COUNTED, 0, when, value)
+                elif type(step) is int and _STEP_MIN <= step <= _STEP_MAX:
+                    log += _pack_single(tag, step, when, value)
+                else:
+                    raise TypeError(f"step must be a 64-bit integer, not {step!r}")
+                if len(log) >= 32 * self._next_full:
+                    self._full()
+                return
+        self._add_checked(metrics, step, when)
+
+    def _add_checked(self, metrics: Mapping[str, object], step: int | None, when: float) -> None:
+        if step is not None and not (type(step) is int and _STEP_MIN <= step <= _STEP_MAX):
+            raise TypeError(f"step must be a 64-bit integer, not {step!r}")
+        names = tuple(metrics)
+        known, shape, tag = self._multiple
+        values = tuple(metrics.values())
+        if names != known or [value for value in values if type(value) is not float]:
+            values = tuple(to_metric_value(value) for value in values)
+            for name in names:
+                check_metric_key(name)
+            if not names:
+                return
+            shape, tag = self._shape(names)
+            if len(names) == 1:
+                self._single = (names[0], tag)
+            else:
+                self._multiple = (names, shape, tag)
+        log = self._log
+        if step is None:
+            log += shape.record.pack(tag | _COUNTED, 0, when, *values)
+        else:
+            log += shape.record.pack(tag, step, when, *values)
+        self._fewer += 24 * (len(values) - 1)
+        self._full()
+
+    def _full(self) -> None:
+        waiting = (len(self._log) + self._fewer) // 32
+        if waiting >= self._next_full:
+            self._next_full = self._when_full(waiting)
+
+    def _shape(self, names: tuple[str, ...]) -> tuple[_Shape, int]:
+        """The shape of calls logging ``names`` (checked names), and its tag."""
+        with self._lock:
+            number = self._numbers.get(names)
+            if number is None:
+                number = self._numbers[names] = len(self._shapes)
+                self._shapes.append(_Shape(names))
+            return self._shapes[number], 2 * number
+
+    @property
+    def count(self) -> int:
+        """Points waiting."""
+        with self._lock:
+            return sum(len(names) for _, _, names in self._records(self._log[:]))
+
+    @property
+    def last_step(self) -> int:
+        """The step of the latest call (the one before the first when there is none)."""
+        with self._lock:
+            at, step = self._stepped
+            log = self._log[at:]
+            for tag, given, names in self._records(log):
+                step = min(step + 1, _STEP_MAX) if tag & _COUNTED else given
+                at += _HEAD.size + 8 * len(names)
+            self._stepped = (at, step)
+            return step
 
     def take(self, seq: int) -> MetricBlock | None:
-        """Everything buffered, as a block whose first point is ``seq`` (None when empty);
-        the buffer empties."""
-        if not self.count:
-            return None
-        columns, self._columns = self._columns, {}
-        self.count = 0
+        """What is buffered, as a block whose first point is ``seq`` (None when empty); calls
+        made meanwhile stay for the next take."""
+        with self._lock:
+            log = self._log
+            data = log[: len(log)]
+            del log[: len(data)]
+            self._fewer = 0
+            self._next_full = self._full_at
+            if not data:
+                return None
+            columns: _Columns = {}
+            for run in self._runs(data):
+                self._split(run, columns)
+            self._stepped = (0, self._counted)
         chunks = tuple(
-            MetricChunk(key, seq, _le_bytes(c.steps), _le_bytes(c.values), _le_bytes(c.times))
-            for key, c in columns.items()
-            if c.steps
+            MetricChunk(name, seq, b"".join(steps), b"".join(values), b"".join(times))
+            for name, (steps, values, times) in columns.items()
         )
         return MetricBlock(seq, chunks)
+
+    def _records(self, data: bytes | bytearray) -> Iterator[tuple[int, int, tuple[str, ...]]]:
+        """The tag, step field and names of each record in ``data``."""
+        at = 0
+        while at < len(data):
+            tag, step, _ = _HEAD.unpack_from(data, at)
+            names = self._shapes[tag >> 1].names
+            yield tag, step, names
+            at += _HEAD.size + 8 * len(names)
+
+    def _runs(self, data: bytearray) -> Iterator[memoryview]:
+        """``data`` cut into runs of records with the same tag: all of it at once when every
+        record has the tag of the first, as in a training loop logging the same names."""
+        view = memoryview(data)
+        size = _HEAD.size + 8 * len(self._shapes[_INT.unpack_from(data)[0] >> 1].names)
+        calls = len(data) // size
+        if calls * size == len(data):
+            tags = view.cast("q")[:: size // 8].tobytes()
+            if tags == data[:8] * calls:
+                yield view
+                return
+        start = at = 0
+        tag = None
+        for record_tag, _, names in self._records(data):
+            if record_tag != tag and at:
+                yield view[start:at]
+                start = at
+            tag = record_tag
+            at += _HEAD.size + 8 * len(names)
+        yield view[start:at]
+
+    def _split(self, run: memoryview, columns: _Columns) -> None:
+        """Add to ``columns`` the points of a run of records with one tag, as strided slices,
+        and count their steps on."""
+        tag = _INT.unpack_from(run)[0]
+        names = self._shapes[tag >> 1].names
+        words = run.cast("q")
+        stride = 3 + len(names)
+        calls = len(words) // stride
+        if tag & _COUNTED:
+            steps = _counted_steps(self._counted + 1, calls)
+            self._counted = min(self._counted + calls, _STEP_MAX)
+        else:
+            steps = words[1::stride].tobytes()
+            self._counted = _INT.unpack_from(run, len(run) - 8 * stride + 8)[0]
+        times = words[2::stride].tobytes()
+        for at, name in enumerate(names, start=3):
+            column = columns.setdefault(name, ([], [], []))
+            column[0].append(steps)
+            column[1].append(words[at::stride].tobytes())
+            column[2].append(times)
+
+
+def _counted_steps(first: int, count: int) -> bytes:
+    """The int64s ``first`` to ``first + count - 1`` (capped at 2**63 - 1), little-endian.
+
+    Where they are below 2**48, as counted steps are, each is written as four 16-bit words by
+    strided copies: its low word from a table of 0 to 65535, the others repeated.
+    """
+    if first < 0 or first + count > 1 << 48 or not _LITTLE_ENDIAN:
+        steps = (min(step, _STEP_MAX) for step in range(first, first + count))
+        return struct.pack(f"<{count}q", *steps)
+    out = bytearray(8 * count)
+    words = memoryview(out).cast("H")
+    done = 0
+    while done < count:
+        step = first + done
+        low = step & 0xFFFF
+        run = min(count - done, 0x10000 - low)
+        piece = words[4 * done : 4 * (done + run)]
+        piece[0::4] = _low_words()[low : low + run]
+        for at in (1, 2):
+            word = (step >> 16 * at) & 0xFFFF
+            if word:
+                piece[at::4] = array("H", [word]) * run
+        done += run
+    return bytes(out)
+
+
+@functools.cache
+def _low_words() -> memoryview:
+    return memoryview(array("H", range(0x10000)))
+
+
+def _ignore(waiting: int) -> int:
+    return sys.maxsize
 
 
 def encode_segment(first_seq: int, blocks: Iterable[MetricBlock]) -> bytes:
@@ -279,24 +452,20 @@ def encode_segment(first_seq: int, blocks: Iterable[MetricBlock]) -> bytes:
     for block in blocks:
         for chunk in block.chunks:
             keys.setdefault(chunk.key, len(keys))
-    out = bytearray(_HEADER.pack(MAGIC, first_seq, len(keys), len(blocks)))
+    parts = [_HEADER.pack(MAGIC, first_seq, len(keys), len(blocks))]
     for key in keys:
         raw = key.encode("utf-8")
-        out += _KEY_LENGTH.pack(len(raw))
-        out += raw
+        parts += (_KEY_LENGTH.pack(len(raw)), raw)
     seq = first_seq
     for block in blocks:
         if block.seq != seq:
             raise ValueError(f"metric block starts at point {block.seq}, expected {seq}")
-        out += _BLOCK_HEADER.pack(block.seq, len(block.chunks))
+        parts.append(_BLOCK_HEADER.pack(block.seq, len(block.chunks)))
+        parts += (_CHUNK_HEADER.pack(keys[chunk.key], chunk.count) for chunk in block.chunks)
         for chunk in block.chunks:
-            out += _CHUNK_HEADER.pack(keys[chunk.key], chunk.count)
-        for chunk in block.chunks:
-            out += chunk.steps
-            out += chunk.values
-            out += chunk.times
+            parts += (chunk.steps, chunk.values, chunk.times)
         seq += block.count
-    return bytes(out)
+    return b"".join(parts)
 
 
 def decode_segment(data: bytes) -> Segment:

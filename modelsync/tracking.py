@@ -80,7 +80,7 @@ CHECKPOINT_ENTRY = "checkpoint"
 FILES_PREFIX = "files/"
 MAX_PROBLEMS = 100
 _NAME_ATTEMPTS = 20
-_INT64 = (-(2**63), 2**63 - 1)
+_STEP_MIN, _STEP_MAX = -(2**63), 2**63 - 1
 
 _active: contextvars.ContextVar[Run | None] = contextvars.ContextVar(
     "modelsync_active_run", default=None
@@ -167,7 +167,7 @@ class Run:
         if self._closed:
             self._ended("log metrics")
             return
-        if step is not None:
+        if step is not None and (type(step) is not int or not _STEP_MIN <= step <= _STEP_MAX):
             try:
                 step = self._checked_step(step)
             except TrackingError as exc:
@@ -175,16 +175,21 @@ class Run:
                 return
         try:
             self._writer.log(metrics, step)
-        except (TypeError, TrackingError):
-            valid = self._valid_metrics(metrics)
-            if valid:
-                self._writer.log(valid, step)
-        except AttributeError:
+        except (TypeError, TrackingError, AttributeError):
+            self._log_valid(metrics, step)
+        if self._writer.error is not None:
+            self._writer_failed()
+
+    def _log_valid(self, metrics: Mapping[str, Any], step: int | None) -> None:
+        """After a call the writer refused: report what is wrong and log the valid points."""
+        if not isinstance(metrics, Mapping):
             self._report(
                 f"log_metrics takes a dict of name -> number, not {type(metrics).__name__}"
             )
-        if self._writer.error is not None:
-            self._writer_failed()
+            return
+        valid = self._valid_metrics(metrics)
+        if valid:
+            self._writer.log(valid, step)
 
     def flush(self) -> None:
         """Index the buffered metrics in the catalog now (the writer does it every second)."""
@@ -211,7 +216,7 @@ class Run:
             value = operator.index(step)  # type: ignore[arg-type]
         except TypeError:
             raise TrackingError(f"step must be an integer, not {step!r}") from None
-        if not _INT64[0] <= value <= _INT64[1]:
+        if not _STEP_MIN <= value <= _STEP_MAX:
             raise TrackingError(f"step {value} does not fit in 64 bits")
         return int(value)
 

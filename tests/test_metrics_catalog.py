@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +121,47 @@ def test_the_buffer_is_bounded_when_the_writer_falls_behind(repo: Repo) -> None:
     segment, blocks = writer.pending_segment()
     assert decode_segment(segment).count == 2000 and blocks >= 10
     assert writer.error is None
+
+
+@pytest.fixture
+def frequent_thread_switches() -> Iterator[None]:
+    """Switch threads as often as the interpreter allows, to expose unsafe interleavings."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(interval)
+
+
+@pytest.mark.usefixtures("frequent_thread_switches")
+def test_threads_logging_while_the_writer_flushes_lose_no_point_and_keep_step_order(
+    repo: Repo,
+) -> None:
+    writer = MetricWriter(repo.catalog, "threads", interval=0.001, flush_points=100, max_points=300)
+    writer.start()
+    calls = 3_000
+
+    def train(thread: int) -> None:
+        for i in range(calls):
+            writer.log({"x": float(thread * calls + i)}, None)
+            if i % 3 == 0:
+                writer.log({"y": 1.0, "z": 2.0}, None)
+
+    workers = [threading.Thread(target=train, args=(n,)) for n in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    writer.stop()
+    segment = decode_segment(writer.pending_segment()[0])
+    assert len(segment.blocks) > 4 and writer.error is None
+    points: dict[str, list[tuple[int, float]]] = {"x": [], "y": [], "z": []}
+    for chunk in segment.chunks():
+        points[chunk.key] += zip(chunk.step_column(), chunk.value_column(), strict=True)
+    assert sorted(value for _, value in points["x"]) == [float(n) for n in range(4 * calls)]
+    steps = {key: [step for step, _ in points[key]] for key in points}
+    assert sorted(steps["x"] + steps["y"]) == list(range(4 * (calls + 1_000)))
+    assert all(column == sorted(column) for column in steps.values())  # logged in step order
+    assert steps["y"] == steps["z"] and writer.last_step == 4 * (calls + 1_000) - 1
 
 
 def test_a_failing_catalog_loses_no_point_and_the_commit_indexes_them(

@@ -116,6 +116,58 @@ def test_the_step_counts_itself_across_takes_and_an_explicit_step_sets_it() -> N
     assert buffer.last_step == 11
 
 
+@pytest.mark.parametrize("first", [-10, -1, 65_530, 2**32 - 3, 2**48 - 5, 2**63 - 3])
+def test_a_training_loop_counts_its_steps_exactly_across_word_boundaries(first: int) -> None:
+    buffer = MetricBuffer(last_step=first)
+    for i in range(70_000):
+        buffer.add({"loss": float(i)})
+    buffer.add({"loss": 0.5, "acc": 1.0}, step=7)
+    block = buffer.take(0)
+    assert block is not None
+    loss = block.chunks[0]
+    assert list(loss.step_column()) == [min(first + 1 + i, 2**63 - 1) for i in range(70_000)] + [7]
+    assert list(loss.value_column()) == [float(i) for i in range(70_000)] + [0.5]
+
+
+calls = st.lists(
+    st.tuples(
+        st.dictionaries(st.sampled_from(["a", "b", "c"]), st.floats(allow_nan=False), max_size=3),
+        st.none() | st.integers(-(2**63), 2**63 - 1),
+        st.booleans(),
+    ),
+    max_size=40,
+)
+
+
+@given(first=st.sampled_from([-1, -10, 65_530, 2**32 - 3, 2**48 - 5, 2**63 - 3]), calls=calls)
+def test_taken_points_are_the_calls_points_in_order_with_their_steps(
+    first: int, calls: list[tuple[dict[str, float], int | None, bool]]
+) -> None:
+    buffer = MetricBuffer(last_step=first)
+    expected: dict[str, list[tuple[int, float]]] = {}
+    taken: dict[str, list[tuple[int, float]]] = {}
+    last = first
+
+    def take() -> None:
+        block = buffer.take(0)
+        for chunk in block.chunks if block is not None else ():
+            taken.setdefault(chunk.key, []).extend(
+                zip(chunk.step_column(), chunk.value_column(), strict=True)
+            )
+
+    for metrics, step, take_after in calls:
+        buffer.add(metrics, step)
+        if metrics:
+            last = min(last + 1, 2**63 - 1) if step is None else step
+            for key, value in metrics.items():
+                expected.setdefault(key, []).append((last, value))
+        assert buffer.last_step == last
+        if take_after:
+            take()
+    take()
+    assert taken == expected
+
+
 def _block(seq: int, points: list[tuple[str, int, float]]) -> MetricBlock:
     buffer = MetricBuffer()
     for key, step, value in points:
