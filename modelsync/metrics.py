@@ -201,6 +201,7 @@ class Segment:
 # is counted (one more than the previous call's) rather than given (its step field).
 _HEAD = struct.Struct("<qqd")  # tag, step, wall time
 _COUNTED = 1
+_NEVER = 2**57  # points waiting that a buffer never reaches (32 bytes each fill 2**62)
 _pack_single = struct.Struct("<qqdd").pack
 _Columns = dict[str, tuple[list[bytes], list[bytes], list[bytes]]]  # steps, values, times
 
@@ -242,15 +243,16 @@ class MetricBuffer:
         self._fewer = 0
         self._shapes: list[_Shape] = []
         self._numbers: dict[tuple[str, ...], int] = {}
-        # The latest call's name and tag if it had one point, its names, shape and tag if
-        # several: the next call like it takes a short path. Each is read as one object.
-        self._single: tuple[object, int] = (_NO_KEY, 0)
+        # The latest call's name and counted tag if it had one point, its names, shape and tag
+        # if several: the next call like it takes a short path. Each is read as one object.
+        self._single: tuple[object, int] = (_NO_KEY, _COUNTED)
         self._multiple: tuple[tuple[object, ...], _Shape, int] = ((_NO_KEY,), _Shape(()), 0)
         self._counted = last_step  # the step of the last call taken
         self._stepped = (0, last_step)  # the length of log whose steps are known, and the last
         self._lock = threading.Lock()
-        self._full_at = min(full_at, sys.maxsize // 64)
+        self._full_at = min(full_at, _NEVER)
         self._next_full = self._full_at  # points waiting at which to call when_full
+        self._full_size = 32 * self._next_full  # the bytes of as many one-point calls
         self._when_full = when_full or _ignore
 
     def add(
@@ -266,19 +268,18 @@ class MetricBuffer:
         if when is None:
             when = _wall_clock()
         key, tag = self._single
-        if len(metrics) == 1 and key in metrics:
-            value = metrics[key]  # type: ignore[index]
-            if type(value) is float:
-                log = self._log
-                if step is None:
-                    log += _pack_single(tag | _COUNTED, 0, when, value)
-                elif type(step) is int and _STEP_MIN <= step <= _STEP_MAX:
-                    log += _pack_single(tag, step, when, value)
-                else:
-                    raise TypeError(f"step must be a 64-bit integer, not {step!r}")
-                if len(log) >= 32 * self._next_full:
-                    self._full()
-                return
+        value = metrics.get(key)  # type: ignore[call-overload]
+        if type(value) is float and len(metrics) == 1:
+            log = self._log
+            if step is None:
+                log += _pack_single(tag, 0, when, value)
+            elif type(step) is int and _STEP_MIN <= step <= _STEP_MAX:
+                log += _pack_single(tag - _COUNTED, step, when, value)
+            else:
+                raise TypeError(f"step must be a 64-bit integer, not {step!r}")
+            if len(log) >= self._full_size:
+                self._full()
+            return
         self._add_checked(metrics, step, when)
 
     def _add_checked(self, metrics: Mapping[str, object], step: int | None, when: float) -> None:
@@ -295,7 +296,7 @@ class MetricBuffer:
                 return
             shape, tag = self._shape(names)
             if len(names) == 1:
-                self._single = (names[0], tag)
+                self._single = (names[0], tag | _COUNTED)
             else:
                 self._multiple = (names, shape, tag)
         log = self._log
@@ -309,7 +310,8 @@ class MetricBuffer:
     def _full(self) -> None:
         waiting = (len(self._log) + self._fewer) // 32
         if waiting >= self._next_full:
-            self._next_full = self._when_full(waiting)
+            self._next_full = min(self._when_full(waiting), _NEVER)
+            self._full_size = 32 * self._next_full
 
     def _shape(self, names: tuple[str, ...]) -> tuple[_Shape, int]:
         """The shape of calls logging ``names`` (checked names), and its tag."""
@@ -347,6 +349,7 @@ class MetricBuffer:
             del log[: len(data)]
             self._fewer = 0
             self._next_full = self._full_at
+            self._full_size = 32 * self._full_at
             if not data:
                 return None
             columns: _Columns = {}
@@ -443,7 +446,7 @@ def _low_words() -> memoryview:
 
 
 def _ignore(waiting: int) -> int:
-    return sys.maxsize
+    return _NEVER
 
 
 def encode_segment(first_seq: int, blocks: Iterable[MetricBlock]) -> bytes:
