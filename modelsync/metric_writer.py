@@ -38,6 +38,7 @@ class MetricWriter:
         interval: float = FLUSH_INTERVAL,
         flush_points: int = FLUSH_POINTS,
         max_points: int = MAX_POINTS,
+        fallback: Callable[[Mapping[str, object], int | None, float], None] | None = None,
     ) -> None:
         self.catalog = catalog
         self.run = run
@@ -46,11 +47,17 @@ class MetricWriter:
         self._interval = interval
         self._flush_points = flush_points
         self._max_points = max_points
-        self._buffer = MetricBuffer(last_step, full_at=flush_points, when_full=self._buffer_full)
+        self._buffer = MetricBuffer(
+            last_step, full_at=flush_points, when_full=self._buffer_full, fallback=fallback
+        )
+        # The buffer's own methods, so that the training thread's call needs no frame of ours:
         # ``log(metrics, step)`` buffers one call's points at ``step`` (the step after the last
-        # one when None), raising what ``MetricBuffer.add`` raises having buffered nothing. It
-        # is the buffer's own method: the training thread's call needs no frame of ours.
+        # one when None); what it does not take by itself goes to ``fallback``, which may use
+        # ``log_checked(metrics, step, when)``. Both raise what ``MetricBuffer.add_checked``
+        # raises, having buffered nothing.
         self.log: Callable[[Mapping[str, object], int | None], None] = self._buffer.add
+        self.log_checked = self._buffer.add_checked
+        self.divert = self._buffer.divert
         self._flush_lock = threading.Lock()
         self._next_seq = next_seq
         self._pending: list[MetricBlock] = []
@@ -96,6 +103,7 @@ class MetricWriter:
             self._last_beat = time.monotonic()
         except (sqlite3.Error, OSError, ModelSyncError) as exc:
             self.error = exc
+            self._buffer.divert()  # the next log call goes where the error is reported
 
     def beat(self) -> None:
         self._index(None)

@@ -228,6 +228,10 @@ class MetricBuffer:
 
     When ``full_at`` points are waiting, ``add`` calls ``when_full(points waiting)``, which
     returns how many points waiting should make it call again (a take starts over).
+
+    ``add`` hands every call it does not take by itself to ``fallback(metrics, step, when)``
+    (default: ``add_checked``), and so does it after ``divert()`` until a checked call: an
+    owner that must check more (a run that may have ended) passes its own.
     """
 
     def __init__(
@@ -236,6 +240,7 @@ class MetricBuffer:
         *,
         full_at: int = sys.maxsize,
         when_full: Callable[[int], int] | None = None,
+        fallback: Callable[[Mapping[str, object], int | None, float], None] | None = None,
     ) -> None:
         self._log = bytearray()
         # A record of n points is 24 + 8n bytes: 32 per point, less 24 for each point a call
@@ -254,6 +259,7 @@ class MetricBuffer:
         self._next_full = self._full_at  # points waiting at which to call when_full
         self._full_size = 32 * self._next_full  # the bytes of as many one-point calls
         self._when_full = when_full or _ignore
+        self._fallback = fallback or self.add_checked
 
     def add(
         self, metrics: Mapping[str, object], step: int | None = None, when: float | None = None
@@ -263,49 +269,82 @@ class MetricBuffer:
 
         All or nothing: a bad name (TrackingError), value or step (TypeError) buffers none of
         the call. The training loop's usual call, one float under the name of the previous
-        one-point call, takes the first branch: no loop, no lock, one append.
+        one-point call, takes the first branch: no loop, no lock, one append; the rest goes to
+        the fallback.
         """
         if when is None:
             when = _wall_clock()
         key, tag = self._single
-        value = metrics.get(key)  # type: ignore[call-overload]
-        if type(value) is float and len(metrics) == 1:
+        try:
+            value = metrics.get(key)  # type: ignore[call-overload]
+            fits = type(value) is float and len(metrics) == 1
+        except (AttributeError, TypeError):  # not a mapping: the fallback says what is wrong
+            fits = False
+        if fits and (step is None or (type(step) is int and _STEP_MIN <= step <= _STEP_MAX)):
             log = self._log
             if step is None:
                 log += _pack_single(tag, 0, when, value)
-            elif type(step) is int and _STEP_MIN <= step <= _STEP_MAX:
-                log += _pack_single(tag - _COUNTED, step, when, value)
             else:
-                raise TypeError(f"step must be a 64-bit integer, not {step!r}")
+                log += _pack_single(tag - _COUNTED, step, when, value)
             if len(log) >= self._full_size:
                 self._full()
             return
-        self._add_checked(metrics, step, when)
+        if not self._add_known(metrics, step, when):
+            self._fallback(metrics, step, when)
 
-    def _add_checked(self, metrics: Mapping[str, object], step: int | None, when: float) -> None:
+    def add_checked(self, metrics: Mapping[str, object], step: int | None, when: float) -> None:
+        """``add`` for a call of any names and values, each checked."""
         if step is not None and not (type(step) is int and _STEP_MIN <= step <= _STEP_MAX):
             raise TypeError(f"step must be a 64-bit integer, not {step!r}")
+        if self._add_known(metrics, step, when):
+            return
         names = tuple(metrics)
-        known, shape, tag = self._multiple
-        values = tuple(metrics.values())
-        if names != known or [value for value in values if type(value) is not float]:
-            values = tuple(to_metric_value(value) for value in values)
-            for name in names:
-                check_metric_key(name)
-            if not names:
-                return
-            shape, tag = self._shape(names)
-            if len(names) == 1:
-                self._single = (names[0], tag | _COUNTED)
-            else:
-                self._multiple = (names, shape, tag)
-        log = self._log
-        if step is None:
-            log += shape.record.pack(tag | _COUNTED, 0, when, *values)
+        values = tuple(to_metric_value(value) for value in metrics.values())
+        for name in names:
+            check_metric_key(name)
+        if not names:
+            return
+        shape, tag = self._shape(names)
+        if len(names) == 1:
+            self._single = (names[0], tag | _COUNTED)
         else:
-            log += shape.record.pack(tag, step, when, *values)
-        self._fewer += 24 * (len(values) - 1)
-        self._full()
+            self._multiple = (names, shape, tag)
+        if step is None:
+            self._append(shape.record.pack(tag | _COUNTED, 0, when, *values), names)
+        else:
+            self._append(shape.record.pack(tag, step, when, *values), names)
+
+    def _add_known(self, metrics: Mapping[str, object], step: int | None, when: float) -> bool:
+        """Buffer a call of floats under the names of the latest call of several, in the same
+        order, at a checked step; False (nothing buffered) for any other call."""
+        known, shape, tag = self._multiple
+        try:
+            names = tuple(metrics)
+            values = tuple(metrics.values())
+        except (AttributeError, TypeError):  # not a mapping
+            return False
+        if names != known or [value for value in values if type(value) is not float]:
+            return False
+        if step is None:
+            self._append(shape.record.pack(tag | _COUNTED, 0, when, *values), names)
+        elif type(step) is int and _STEP_MIN <= step <= _STEP_MAX:
+            self._append(shape.record.pack(tag, step, when, *values), names)
+        else:
+            return False
+        return True
+
+    def _append(self, record: bytes, names: tuple[str, ...]) -> None:
+        log = self._log
+        log += record
+        self._fewer += 24 * (len(names) - 1)
+        if len(log) + self._fewer >= self._full_size:
+            self._full()
+
+    def divert(self) -> None:
+        """Send the next calls to the fallback, until a checked call of one point or several
+        (each kind of call comes back to the short path after one)."""
+        self._single = (_NO_KEY, _COUNTED)
+        self._multiple = ((_NO_KEY,), _Shape(()), 0)
 
     def _full(self) -> None:
         waiting = (len(self._log) + self._fewer) // 32

@@ -123,8 +123,15 @@ class Run:
         self._token: contextvars.Token[Run | None] | None = None
         self._commit_lock = threading.RLock()
         self._background: ThreadPoolExecutor | None = None
-        self._writer = MetricWriter(repo.catalog, info.name)
+        self._use_writer(MetricWriter(repo.catalog, info.name, fallback=self._log_checked))
         self._writer_reported = False
+
+    def _use_writer(self, writer: MetricWriter) -> None:
+        self._writer = writer
+        # log_metrics calls go straight to the writer's buffer, one Python frame instead of
+        # two; what it does not take by itself (a new name, a value that is not a float, a step
+        # to check, an ended run, a writer failure to report) comes back to _log_checked.
+        self.log_metrics = writer.log  # type: ignore[method-assign,assignment]
 
     # ---------------------------------------------------------------- identity
     @property
@@ -164,6 +171,10 @@ class Run:
     # ----------------------------------------------------------------- logging
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         """Log values (Python, numpy or torch scalars) at ``step`` (default: the next step)."""
+        self._writer.log(metrics, step)
+
+    def _log_checked(self, metrics: Mapping[str, Any], step: int | None, when: float) -> None:
+        """``log_metrics`` of a call the buffer does not take by itself."""
         if self._closed:
             self._ended("log metrics")
             return
@@ -174,13 +185,13 @@ class Run:
                 self._report(str(exc))
                 return
         try:
-            self._writer.log(metrics, step)
+            self._writer.log_checked(metrics, step, when)
         except (TypeError, TrackingError, AttributeError):
-            self._log_valid(metrics, step)
+            self._log_valid(metrics, step, when)
         if self._writer.error is not None:
             self._writer_failed()
 
-    def _log_valid(self, metrics: Mapping[str, Any], step: int | None) -> None:
+    def _log_valid(self, metrics: Mapping[str, Any], step: int | None, when: float) -> None:
         """After a call the writer refused: report what is wrong and log the valid points."""
         if not isinstance(metrics, Mapping):
             self._report(
@@ -189,7 +200,7 @@ class Run:
             return
         valid = self._valid_metrics(metrics)
         if valid:
-            self._writer.log(valid, step)
+            self._writer.log_checked(valid, step, when)
 
     def flush(self) -> None:
         """Index the buffered metrics in the catalog now (the writer does it every second)."""
@@ -473,6 +484,7 @@ class Run:
         if self._closed:
             return self._head
         self._closed = True
+        self._writer.divert()  # later log_metrics calls are told the run has ended
         try:
             self.wait()
             self._writer.stop()
@@ -768,7 +780,11 @@ def _resumed_run(
     with repo.catalog.write() as conn:
         forget_points_from(conn, name, next_seq)
         last_step = last_step_of(conn, name)
-    run._writer = MetricWriter(repo.catalog, name, next_seq=next_seq, last_step=last_step)
+    run._use_writer(
+        MetricWriter(
+            repo.catalog, name, next_seq=next_seq, last_step=last_step, fallback=run._log_checked
+        )
+    )
     run._writer.latest.update(
         {
             k: float(v)

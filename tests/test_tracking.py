@@ -368,6 +368,22 @@ def test_logging_after_finish_is_an_error_and_keeps_what_was_logged(repo: Repo) 
     assert _values(repo, "done", "loss") == [(0, 1.0)]
 
 
+def test_log_metrics_bound_once_checks_every_call_and_knows_when_the_run_ended(
+    repo: Repo,
+) -> None:
+    run = modelsync.start_run("bound", repo=repo)
+    log = run.log_metrics
+    log({"loss": 1.0})
+    log({"loss": np.float32(0.5)})
+    log({"loss": 0.25}, step=7)
+    with pytest.raises(TrackingError, match="step must be an integer"):
+        log({"loss": 1.0}, step="8")  # type: ignore[arg-type]
+    run.finish()
+    with pytest.raises(TrackingError, match="has ended"):
+        log({"loss": 2.0})
+    assert _values(repo, "bound", "loss") == [(0, 1.0), (1, 0.5), (7, 0.25)]
+
+
 def test_without_strict_logging_after_finish_warns(repo: Repo) -> None:
     run = modelsync.start_run(repo=repo, strict=False)
     run.finish()
