@@ -90,6 +90,16 @@ _suppressed: contextvars.ContextVar[bool] = contextvars.ContextVar(
 )
 _open_runs: list[Run] = []
 _open_lock = threading.Lock()
+_pid = os.getpid()  # this process's: kept right across fork, cheaper than asking each call
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
 
 
 class Run:
@@ -813,12 +823,11 @@ def active_run() -> Run | None:
     open in this process. A run inherited through ``fork`` belongs to the parent: not active.
     """
     run = _active.get()
-    pid = os.getpid()
-    if run is not None and run.is_open and run._pid == pid:
+    if run is not None and run.is_open and run._pid == _pid:
         return run
     with _open_lock:
         for candidate in reversed(_open_runs):
-            if candidate._pid == pid and candidate.is_open:
+            if candidate._pid == _pid and candidate.is_open:
                 return candidate
     return None
 
@@ -835,9 +844,12 @@ def _require_active(what: str) -> Run | None:
 
 def log(metrics: Mapping[str, Any], step: int | None = None) -> None:
     """``log_metrics`` on the active run."""
-    run = _require_active("log")
-    if run is not None:
-        run.log_metrics(metrics, step)
+    run = _active.get()
+    if run is None or run._closed or run._pid != _pid:  # else what active_run() would say
+        run = _require_active("log")
+        if run is None:
+            return
+    run.log_metrics(metrics, step)
 
 
 def log_params(params: Mapping[str, Any]) -> None:
