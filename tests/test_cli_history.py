@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
+import os
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import Result
 
 from modelsync.cli import history as history_cli
+from modelsync.cli import render
 from modelsync.repo import Repo
 
 Cli = Callable[..., Result]
@@ -85,3 +91,31 @@ def test_show_sections_can_be_extended(
     monkeypatch.setattr(history_cli, "SHOW_SECTIONS", [*history_cli.SHOW_SECTIONS, size_section])
     assert json.loads(cli("show", "--json").stdout)["total_size"] == 1
     assert "Total size:" in cli("show").stdout
+
+
+@given(st.floats(min_value=-2.5e9, max_value=4e9, allow_nan=False))
+@settings(max_examples=500)
+def test_format_date_matches_strftime_in_any_zone(timestamp: float) -> None:
+    """The per-minute cache gives what strftime gives, in zones with DST, half-hour offsets
+    and old offsets that were not whole minutes."""
+    for zone in ("UTC", "Europe/Berlin", "Asia/Kolkata", "Africa/Monrovia"):
+        with _time_zone(zone):
+            expected = time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(timestamp))
+            assert render.format_date(timestamp) == expected
+
+
+@contextlib.contextmanager
+def _time_zone(zone: str) -> Iterator[None]:
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = zone
+    time.tzset()
+    render._minute_text.cache_clear()
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = before
+        time.tzset()
+        render._minute_text.cache_clear()

@@ -75,20 +75,18 @@ def log_labels(repo: Repo, commits: Sequence[tuple[str, Commit]]) -> dict[str, l
 
 def run_point(commit: Commit) -> str:
     """``step 500, epoch 3`` for a run commit ('' for others)."""
-    meta = commit.meta
-    parts = []
-    if meta.get("step") is not None:
-        parts.append(f"step {meta['step']}")
-    if meta.get("epoch") is not None:
-        parts.append(f"epoch {meta['epoch']}")
-    return ", ".join(parts)
+    step = commit.meta.get("step")
+    epoch = commit.meta.get("epoch")
+    if step is None:
+        return "" if epoch is None else f"epoch {epoch}"
+    return f"step {step}" if epoch is None else f"step {step}, epoch {epoch}"
 
 
 def metric_text(commit: Commit) -> str:
     metrics = commit.meta.get("metrics")
     if not isinstance(metrics, dict):
         return ""
-    return " ".join([f"{key}={format_number(metrics[key])}" for key in sorted(metrics)])
+    return " ".join([f"{key}={format_number(value)}" for key, value in sorted(metrics.items())])
 
 
 @dataclass
@@ -208,7 +206,9 @@ def _full(oid: str, commit: Commit, labels: dict[str, list[str]]) -> Line:
     """A commit's whole entry as one Line whose texts hold its newlines: a 10,000-commit log
     builds 10,000 short lists, not 80,000."""
     author = commit.author
-    entry: Line = [(f"commit {oid}", "yellow"), *_decorations(labels.get(oid, []))]
+    entry: Line = [(f"commit {oid}", "yellow")]
+    if oid in labels:
+        entry += _decorations(labels[oid])
     header = f"\nAuthor: {author.name} <{author.email}>\nDate:   {format_date(commit.timestamp)}\n"
     run = commit.meta.get("run")
     if run:
@@ -224,6 +224,7 @@ def _full(oid: str, commit: Commit, labels: dict[str, list[str]]) -> Line:
         entry.append(
             (header + "".join(f"Meta:   {line}\n" for line in meta_lines(commit.meta)), "")
         )
-    message = "".join(f"    {text}\n" for text in commit.message.splitlines() or [""])
+    texts = commit.message.splitlines() or [""]
+    message = f"    {texts[0]}\n" if len(texts) == 1 else "".join([f"    {t}\n" for t in texts])
     entry.append((f"\n{message}", ""))
     return entry

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 import time
 from collections import defaultdict
 from collections.abc import Iterable
@@ -18,8 +20,30 @@ from .common import console, short
 
 
 def format_date(timestamp: float) -> str:
-    """Local time with its UTC offset (one C call: ``log`` formats 10,000 of them)."""
-    return time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(timestamp))
+    """Local time with its UTC offset: ``2026-11-20 00:46:02 +0000``.
+
+    ``log`` formats 10,000 of them, mostly seconds apart; the minute's text is formatted once
+    and the seconds put in. Zone changes fall on whole minutes, so a minute has one offset.
+    """
+    minute, second = divmod(math.floor(timestamp), 60)
+    around = _minute_text(minute)
+    if around is None:
+        return time.strftime(DATE_FORMAT, time.localtime(timestamp))
+    return f"{around[0]}{second:02d}{around[1]}"
+
+
+DATE_FORMAT = "%Y-%m-%d %H:%M:%S %z"
+
+
+@functools.lru_cache(maxsize=256)
+def _minute_text(minute: int) -> tuple[str, str] | None:
+    """``('2026-11-20 00:46:', ' +0000')``: a minute's local text around its seconds; None
+    where the zone's offset then was not whole minutes (old local mean times)."""
+    local = time.localtime(minute * 60)
+    if local.tm_sec != 0:
+        return None
+    text = time.strftime(DATE_FORMAT, local)
+    return text[:17], text[19:]
 
 
 def commit_json(oid: str, commit: Commit, refs: Iterable[str] = ()) -> dict[str, Any]:

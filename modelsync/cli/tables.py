@@ -80,7 +80,7 @@ def print_segments(lines: Sequence[Line]) -> None:
 
 def format_number(value: float | None) -> str:
     if type(value) is float:
-        return f"{value:.4g}" if not math.isnan(value) else "nan"
+        return f"{value:.4g}"  # nan and inf print as they are
     return MISSING if value is None else str(value)
 
 
