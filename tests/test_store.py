@@ -46,18 +46,22 @@ def test_any_bytes_round_trip_as_a_loose_object(store: DiskStore, data: bytes, p
 
 
 @FUNCTION_SCOPED
-@given(items=st.lists(st.tuples(payloads, PLANES), max_size=8))
+@given(items=st.lists(st.tuples(payloads, PLANES, st.booleans()), max_size=8))
 def test_any_bytes_round_trip_through_a_pack(
-    store: DiskStore, items: list[tuple[bytes, int]]
+    store: DiskStore, items: list[tuple[bytes, int, bool]]
 ) -> None:
     with store.batch() as batch:
-        oids = [batch.put(data, planes=planes) for data, planes in items]
-    for oid, (data, _planes) in zip(oids, items, strict=True):
+        oids = [batch.put(data, planes=n, compress_later=later) for data, n, later in items]
+    for oid, (data, _planes, _later) in zip(oids, items, strict=True):
         assert store.get(oid) == data
-    # A second handle reads the pack from its index on disk, not from the writer's memory.
+    # A second handle reads the pack from its index on disk, not from the writer's memory;
+    # read_into reads raw records straight into the caller's buffer, others through its own.
     fresh = DiskStore(store.root)
-    for oid, (data, _planes) in zip(oids, items, strict=True):
+    for oid, (data, _planes, _later) in zip(oids, items, strict=True):
         assert fresh.get(oid) == data
+        out = bytearray(len(data))
+        fresh.read_into(oid, memoryview(out))
+        assert out == data
 
 
 def test_batch_objects_become_visible_together_on_close(store: DiskStore) -> None:
@@ -116,6 +120,22 @@ def test_corrupt_pack_record_is_reported_by_id(store: DiskStore) -> None:
     assert fresh.get(first) == b"first record"
     with pytest.raises(ObjectCorrupt, match=second):
         fresh.get(second)
+    with pytest.raises(ObjectCorrupt, match=second):
+        fresh.read_into(second, memoryview(bytearray(len(b"second record"))))
+
+
+@pytest.mark.parametrize("later", [False, True], ids=["compressed", "stored raw"])
+def test_a_truncated_pack_is_reported_by_id(store: DiskStore, later: bool) -> None:
+    data = bytes(range(256)) * 64 if not later else os.urandom(1 << 16)
+    with store.batch() as batch:
+        oid = batch.put(data, planes=4, compress_later=later)
+    pack = _pack_files(store)[0]
+    os.truncate(pack, pack.stat().st_size - 10)
+    fresh = DiskStore(store.root)
+    with pytest.raises(ObjectCorrupt, match=f"{oid}.*truncated"):
+        fresh.get(oid)
+    with pytest.raises(ObjectCorrupt, match=f"{oid}.*truncated"):
+        fresh.read_into(oid, memoryview(bytearray(len(data))))
 
 
 def test_iter_ids_lists_loose_and_packed_objects(store: DiskStore) -> None:

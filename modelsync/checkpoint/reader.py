@@ -7,6 +7,7 @@ corrupt chunk is reported with the tensor it belongs to, and nothing half-loaded
 
 from __future__ import annotations
 
+import ctypes
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from ..errors import ObjectCorrupt, ObjectMissing, UsageError
 from ..objects import CheckpointManifest, MalformedObject, TensorRecord, object_type
 from ..store import ObjectStore
 from .structure import decode_structure, pickled_values, refuse_pickles, tensor_paths
-from .tensors import dtype_from_name, expected_nbytes, tensor_from_bytes
+from .tensors import dtype_from_name, expected_nbytes
 from .writer import CHECKPOINT_ENTRY
 
 if TYPE_CHECKING:
@@ -96,6 +97,14 @@ def _worker_count() -> int:
     return max(2, min(8, os.cpu_count() or 2))
 
 
+def _bytes_of(storage: torch.Tensor) -> memoryview:
+    """A writable view of a contiguous CPU tensor's bytes; valid while ``storage`` lives."""
+    if not storage.numel():
+        return memoryview(bytearray())
+    array = (ctypes.c_ubyte * storage.numel()).from_address(storage.data_ptr())
+    return memoryview(array).cast("B")
+
+
 def _fill_chunk(store: ObjectStore, out: memoryview, oid: str, where: str) -> None:
     try:
         store.read_into(oid, out)
@@ -118,13 +127,17 @@ def load_tensors(
     ``map_location`` is where they go (None: the device each was saved from). Raises
     ``ObjectMissing``/``ObjectCorrupt`` naming the tensor and the chunk; returns nothing partial.
     """
+    import torch
+
     chosen = list(manifest.tensors) if records is None else records
-    buffers = [bytearray(record.nbytes) for record in chosen]
+    # Memory from torch's allocator, not cleared first (``bytearray(n)`` would write all n bytes
+    # before the read writes them again); filled through a view of its bytes.
+    storages = [torch.empty(record.nbytes, dtype=torch.uint8) for record in chosen]
     size = manifest.chunk_size
     with ThreadPoolExecutor(max_workers=_worker_count()) as pool:
         futures: list[Future[None]] = []
-        for record, buffer in zip(chosen, buffers, strict=True):
-            view = memoryview(buffer)
+        for record, storage in zip(chosen, storages, strict=True):
+            view = _bytes_of(storage)
             for k, oid in enumerate(record.chunks):
                 start = k * size
                 where = (
@@ -141,8 +154,8 @@ def load_tensors(
                 future.cancel()
             raise
     tensors = []
-    for record, buffer in zip(chosen, buffers, strict=True):
-        tensor = tensor_from_bytes(buffer, dtype_from_name(record.dtype), record.shape)
+    for record, storage in zip(chosen, storages, strict=True):
+        tensor = storage.view(dtype_from_name(record.dtype)).reshape(record.shape)
         target = record.device if map_location is None else map_location
         tensors.append(tensor if str(target) == "cpu" else tensor.to(target))
     return tensors

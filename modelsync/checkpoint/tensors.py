@@ -132,18 +132,6 @@ def byte_view(tensor: torch.Tensor) -> memoryview:
     return tensor.reshape(-1).view(torch.uint8).numpy().data
 
 
-def tensor_from_bytes(
-    buffer: bytearray, dtype: torch.dtype, shape: tuple[int, ...]
-) -> torch.Tensor:
-    """A tensor over ``buffer`` (no copy); ``buffer`` must hold exactly its bytes."""
-    import torch
-
-    raw = (
-        torch.frombuffer(buffer, dtype=torch.uint8) if buffer else torch.empty(0, dtype=torch.uint8)
-    )
-    return raw.view(dtype).reshape(shape)
-
-
 def expected_nbytes(dtype: torch.dtype, shape: tuple[int, ...]) -> int:
     count = 1
     for size in shape:

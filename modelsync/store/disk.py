@@ -82,6 +82,7 @@ class DiskStore:
         self.pack_dir = root / "pack"
         self.background_compression = background_compression
         self._lock = threading.RLock()
+        self._scratch_buffers = threading.local()
         # where objects were found (or written by this process): pack, offset, length
         self._index: dict[str, tuple[str, int, int]] = {}
         self._pack_members: dict[str, Mapping[str, tuple[int, int]]] = {}
@@ -150,7 +151,9 @@ class DiskStore:
             self._fds[name] = fd
         return fd
 
-    def _read_record(self, oid: str) -> bytes:
+    def _open_record(self, oid: str) -> tuple[int, int, int, str] | bytes:
+        """Where ``oid``'s record is: (a descriptor of the caller's own to close, offset,
+        length, pack name) in its pack, or the bytes of a loose object."""
         self._ensure_loaded()
         location = self._locate(oid)
         if location is None:
@@ -174,7 +177,13 @@ class DiskStore:
                 name, offset, length = moved
                 fd = self._pack_fd(name)
             # Our own descriptor: a rewrite in this process may close the pack's meanwhile.
-            fd = os.dup(fd)
+            return os.dup(fd), offset, length, name
+
+    def _read_record(self, oid: str) -> bytes:
+        place = self._open_record(oid)
+        if isinstance(place, bytes):
+            return place
+        fd, offset, length, name = place
         try:
             record = os.pread(fd, length, offset)
         finally:
@@ -198,10 +207,28 @@ class DiskStore:
         return data
 
     def read_into(self, oid: str, out: memoryview) -> None:
-        """Decode an object straight into ``out`` (exactly its size), verified like ``get``."""
+        """Decode an object straight into ``out`` (exactly its size), verified like ``get``.
+
+        A record stored raw is read from its pack straight into ``out``; a compressed one into
+        a buffer this thread keeps, not a new one per object (fresh pages cost as much as the
+        copy)."""
         if not is_oid(oid):
             raise ObjectMissing(oid)
-        record = self._read_record(oid)
+        place = self._open_record(oid)
+        if isinstance(place, bytes):
+            record: BytesLike = place
+        else:
+            fd, offset, length, name = place
+            try:
+                if self._read_raw_into(fd, offset, length, out):
+                    if sha256_hex(out) != oid:
+                        raise ObjectCorrupt(oid)
+                    return
+                record = self._scratch(length)
+                if os.preadv(fd, [record], offset) != length:
+                    raise ObjectCorrupt(oid, f"pack {name} is truncated")
+            finally:
+                os.close(fd)
         if not record:
             raise ObjectCorrupt(oid, "empty record")
         try:
@@ -210,6 +237,26 @@ class DiskStore:
             raise ObjectCorrupt(oid, f"undecodable: {exc}") from exc
         if sha256_hex(out) != oid:
             raise ObjectCorrupt(oid)
+
+    @staticmethod
+    def _read_raw_into(fd: int, offset: int, length: int, out: memoryview) -> bool:
+        """Read a record whose payload is the object as it is (``RAW``, or ``DEFERRED`` with its
+        one-byte header) straight into ``out``; False, ``out`` unspecified, for any other."""
+        if length - len(out) not in (1, 2):
+            return False
+        head = bytearray(length - len(out))
+        if os.preadv(fd, [head, out], offset) != length:
+            return False
+        return (len(head) == 1 and head[0] == RAW) or (
+            len(head) == 2 and head[0] == DEFERRED and head[1] != 0
+        )
+
+    def _scratch(self, size: int) -> memoryview:
+        """This thread's read buffer, at least ``size`` bytes; kept for its next object."""
+        buffer: bytearray | None = getattr(self._scratch_buffers, "buffer", None)
+        if buffer is None or len(buffer) < size:
+            buffer = self._scratch_buffers.buffer = bytearray(size)
+        return memoryview(buffer)[:size]
 
     def has(self, oid: str) -> bool:
         self._ensure_loaded()
