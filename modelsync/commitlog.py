@@ -43,10 +43,16 @@ class CommitCache:
     def load_run(self, run: str) -> None:
         """Read every commit of ``run`` in one query."""
         self._runs_loaded.add(run)
-        self._load(self._conn.execute(f"{_COMMIT_ROWS} WHERE run = ?", (run,)).fetchall())
+        self._load(self._rows(f"{_COMMIT_ROWS} WHERE run = ?", (run,)))
 
     def load_all(self) -> None:
-        self._load(self._conn.execute(_COMMIT_ROWS).fetchall())
+        self._load(self._rows(_COMMIT_ROWS))
+
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        """Plain tuples, not ``sqlite3.Row``s: 10,000 of them are built faster."""
+        cursor = self._conn.cursor()
+        cursor.row_factory = None
+        return cursor.execute(sql, params).fetchall()
 
     def _load(self, rows: list[Any]) -> None:
         # One JSON parse for every commit's metadata: per-call overhead, not parsing, is what

@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, Any
 
 from .config import Config
 from .db import Catalog
-from .diff import FileChange, Patch, diff_file_maps, make_patch
 from .errors import (
     InvalidRefName,
     NothingToCommit,
@@ -47,14 +46,6 @@ from .errors import (
 )
 from .files import entry_kind_for_size, hash_file, iter_content, store_file
 from .index import Index, IndexEntry, file_mode
-from .maintenance import (
-    DEFAULT_GRACE,
-    FsckReport,
-    GcReport,
-    collect_garbage,
-    reachable,
-    verify_objects,
-)
 from .objects import (
     EXECUTABLE_MODE,
     TREE_MODE,
@@ -84,17 +75,10 @@ if TYPE_CHECKING:
     import torch
 
     from .checkpoint import CheckpointWriter
+    from .diff import FileChange, Patch
+    from .maintenance import FsckReport, GcReport
 
-__all__ = [
-    "CONTROL_DIR",
-    "ENV_REPO",
-    "FileChange",
-    "FsckReport",
-    "GcReport",
-    "Repo",
-    "StatusReport",
-    "diff_file_maps",
-]
+__all__ = ["CONTROL_DIR", "ENV_REPO", "Repo", "StatusReport"]
 
 CONTROL_DIR = ".modelsync"
 ENV_REPO = "MODELSYNC_DIR"
@@ -586,6 +570,8 @@ class Repo:
         """Changes between two sides, as git: no revs compares the index with the working tree;
         ``staged`` compares HEAD (or ``a``) with the index; one rev compares it with the
         working tree; two revs compare their commits."""
+        from .diff import diff_file_maps
+
         if a is not None and b is not None:
             return diff_file_maps(self.commit_files(a), self.commit_files(b))
         index = self._index()
@@ -603,6 +589,8 @@ class Repo:
 
     def patch(self, change: FileChange) -> Patch:
         """How one change's content changed (a unified diff for text; see ``diff.PATCHERS``)."""
+        from .diff import make_patch
+
         return make_patch(self, change)
 
     def read_file_bytes(self, entry: TreeEntry, limit: int | None = None) -> bytes | None:
@@ -664,6 +652,8 @@ class Repo:
         Local changes to files that are the same in the index and the target are kept, as git
         does; ``force`` drops them.
         """
+        from .diff import diff_file_maps
+
         target = _working_kinds(target_files)
         changes = diff_file_maps(index.tree_entries(), target)
         if not force:
@@ -872,10 +862,14 @@ class Repo:
 
     def reachable(self, report: FsckReport | None = None) -> set[str]:
         """Every object id reachable from refs, HEAD and the index."""
+        from .maintenance import reachable
+
         return reachable(self.store, self._roots(), report)
 
     def fsck(self, progress: Progress | None = None) -> FsckReport:
         """Verify every stored object's hash, and that every ref and tree entry resolves."""
+        from .maintenance import FsckReport, verify_objects
+
         report = FsckReport()
         verify_objects(self.store, report, progress)
         for name in [HEAD, *self.refs.keys(BRANCH_PREFIX), *self.refs.keys(TAG_PREFIX)]:
@@ -889,11 +883,16 @@ class Repo:
         self,
         *,
         dry_run: bool = False,
-        grace: float = DEFAULT_GRACE,
+        grace: float | None = None,
         progress: Progress | None = None,
     ) -> GcReport:
         """Remove objects no ref, tag, HEAD or staged file can reach, once older than ``grace``
-        seconds (another process may be about to commit them); ``grace=0`` prunes now."""
+        seconds (default ``maintenance.DEFAULT_GRACE``: another process may be about to commit
+        them); ``grace=0`` prunes now."""
+        from .maintenance import DEFAULT_GRACE, collect_garbage
+
+        if grace is None:
+            grace = DEFAULT_GRACE
         return collect_garbage(
             self.store, self.reachable(), dry_run=dry_run, progress=progress, grace=grace
         )

@@ -22,11 +22,11 @@ import sqlite3
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .metrics import MalformedSegment, MetricChunk, decode_segment
 from .objects import Commit
 
 if TYPE_CHECKING:
     from .metadata import MetricSummary
+    from .metrics import MetricChunk
 
 RUN_FILE = "run.json"
 PARAMS_FILE = "params.json"
@@ -154,6 +154,8 @@ def index_run_commit(
             conn.execute("DELETE FROM params WHERE run = ?", (info.name,))
             write_params(conn, info.name, params)
     if SEGMENT_FILE in files:
+        from .metrics import MalformedSegment, decode_segment  # not for commands that only read
+
         try:
             segment = decode_segment(files[SEGMENT_FILE])
         except MalformedSegment:
@@ -209,6 +211,8 @@ def forget_points_from(conn: sqlite3.Connection, run: str, seq: int) -> None:
         return
     conn.execute("DELETE FROM metric_chunks WHERE run = ? AND seq >= ?", (run, seq))
     conn.execute("DELETE FROM metric_keys WHERE run = ?", (run,))
+    from .metrics import MetricChunk
+
     rows = conn.execute(
         "SELECT key, seq, steps, vals, times FROM metric_chunks WHERE run = ? ORDER BY seq", (run,)
     ).fetchall()
@@ -281,6 +285,8 @@ def last_step_of(conn: sqlite3.Connection, run: str) -> int:
 
 
 def metric_chunks(conn: sqlite3.Connection, run: str, key: str) -> list[MetricChunk]:
+    from .metrics import MetricChunk
+
     rows = conn.execute(
         "SELECT seq, steps, vals, times FROM metric_chunks WHERE run = ? AND key = ? ORDER BY seq",
         (run, key),

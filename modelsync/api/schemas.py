@@ -10,9 +10,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from ..diff import FileChange
 from ..inspect import SnapshotDiff
 from ..objects import Commit, TreeEntry, json_safe_number
-from ..repo import FileChange, StatusReport
+from ..repo import StatusReport
 
 JSONNumber = float | str
 

@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from ...diff import diff_file_maps
 from ...inspect import diff_snapshots, read_snapshot
 from ...refs import HEAD
-from ...repo import diff_file_maps
 from ..deps import HolderDep, RepoDep, WriteLockDep
 from ..lookup import resolve
 from ..schemas import (
