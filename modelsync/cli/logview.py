@@ -12,7 +12,7 @@ costs string joins, not one Rich render per line.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from ..commitlog import CommitCache, walk_log
@@ -154,24 +154,23 @@ def log_lines(
     *,
     oneline: bool,
     graph: bool,
-) -> list[Line]:
+) -> Iterator[Line]:
+    """The lines of ``log``, made as they are printed."""
     lanes = Graph() if graph else None
-    lines: list[Line] = []
     for oid, commit in commits:
         entry = (
             _oneline(oid, commit, labels.get(oid, [])) if oneline else _full(oid, commit, labels)
         )
         if lanes is None:
-            lines.append(entry)
+            yield entry
             continue
         body = _split_lines(entry)
         before, row, after = lanes.commit(oid, commit.parents)
-        lines += [[(prefix, "red")] for prefix in before]
-        lines.append([(row + " ", "red"), *body[0]])
+        yield from [[(prefix, "red")] for prefix in before]
+        yield [(row + " ", "red"), *body[0]]
         rest = lanes.continuation()
-        lines += [[(rest + " " if line else rest, "red"), *line] for line in body[1:]]
-        lines += [[(prefix, "red")] for prefix in after]
-    return lines
+        yield from [[(rest + " " if line else rest, "red"), *line] for line in body[1:]]
+        yield from [[(prefix, "red")] for prefix in after]
 
 
 def _decorations(labels: list[str]) -> list[Segment]:
