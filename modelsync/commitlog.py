@@ -43,35 +43,36 @@ class CommitCache:
     def load_run(self, run: str) -> None:
         """Read every commit of ``run`` in one query."""
         self._runs_loaded.add(run)
-        self._load(self._rows(f"{_COMMIT_ROWS} WHERE run = ?", (run,)))
+        self._load(f"{_COMMIT_ROWS} WHERE run = ?", (run,))
 
     def load_all(self) -> None:
-        self._load(self._rows(_COMMIT_ROWS))
+        self._load(_COMMIT_ROWS)
 
-    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
-        """Plain tuples, not ``sqlite3.Row``s: 10,000 of them are built faster."""
+    def _load(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+        """The commits a query selects, read a thousand rows at a time (the rows of a 10,000-commit
+        history are twice the size of its commits: never all held at once)."""
         cursor = self._conn.cursor()
-        cursor.row_factory = None
-        return cursor.execute(sql, params).fetchall()
-
-    def _load(self, rows: list[Any]) -> None:
-        # One JSON parse for every commit's metadata: per-call overhead, not parsing, is what
-        # 10,000 separate json.loads calls cost.
-        metas = json.loads("[" + ",".join(row[8] for row in rows) + "]")
+        cursor.row_factory = None  # plain tuples: built faster than ``sqlite3.Row``s
+        cursor.execute(sql, params)
         authors: dict[tuple[str, str], Signature] = {}
         commits = self._commits
-        for row, meta in zip(rows, metas, strict=True):
-            if row[0] not in commits:
-                author = authors.get((row[3], row[4]))
-                if author is None:
-                    author = authors[row[3], row[4]] = Signature(row[3], row[4])
-                commits[row[0]] = _commit_from_row(row, meta, author)
+        while rows := cursor.fetchmany(LOAD_BATCH):
+            # One JSON parse for the batch's metadata: per-call overhead, not parsing, is what
+            # a thousand separate json.loads calls cost.
+            metas = json.loads("[" + ",".join([row[8] for row in rows]) + "]")
+            for row, meta in zip(rows, metas, strict=True):
+                if row[0] not in commits:
+                    author = authors.get((row[3], row[4]))
+                    if author is None:
+                        author = authors[row[3], row[4]] = Signature(row[3], row[4])
+                    commits[row[0]] = _commit_from_row(row, meta, author)
 
     @property
     def _conn(self) -> sqlite3.Connection:
         return self.repo.catalog.conn
 
 
+LOAD_BATCH = 1000
 _COMMIT_ROWS = "SELECT id, tree, parents, author, email, time, message, run, meta FROM commits"
 
 
