@@ -77,3 +77,31 @@ def test_reading_history_and_runs_starts_without_pydantic(repo: Repo) -> None:
     ):
         loaded = _modules_loaded_by(*command, "-C", str(repo.work_tree))
         assert "pydantic" not in loaded, command
+
+
+def _run_main(*args: str) -> subprocess.CompletedProcess[str]:
+    """``modelsync ARGS`` in a fresh process, with a handler registered to run at exit."""
+    script = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('torn down', file=sys.stderr))\n"
+        "from modelsync.cli.main import main\n"
+        f"sys.argv = ['modelsync', *{list(args)!r}]\n"
+        "main()\n"
+    )
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+
+
+def test_a_read_command_leaves_without_tearing_the_interpreter_down(repo: Repo) -> None:
+    (repo.work_tree / "a.txt").write_text("a")
+    repo.add(["a.txt"])
+    oid = repo.commit("first")
+    where = ["-C", str(repo.work_tree)]
+    done = _run_main("log", "--oneline", *where)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith(oid[:12]) and done.stdout.endswith("first\n")
+    failed = _run_main("log", "no-such-rev", *where)
+    assert failed.returncode == 1
+    assert failed.stderr == "error: unknown revision 'no-such-rev'\n"
+    # A command that writes leaves the usual way: what is registered to run at exit runs.
+    written = _run_main("tag", "create", "v1", *where)
+    assert (written.returncode, written.stderr) == (0, "torn down\n")

@@ -14,6 +14,7 @@ import importlib
 import os
 import signal
 import sys
+import threading
 from typing import Annotated, Any
 
 # A command is a short process that builds many small objects and few reference cycles: the
@@ -57,7 +58,15 @@ class _LazyCommands(TyperGroup):
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         modules = COMMANDS.get(cmd_name)
-        return None if modules is None else _command(cmd_name, modules)
+        if modules is None:
+            return None
+        _requested.append(cmd_name)
+        return _command(cmd_name, modules)
+
+
+READ_ONLY_COMMANDS = frozenset({"log", "show", "runs", "compare", "metrics"})
+"""Commands that only read: they leave without tearing the interpreter down (see ``main``)."""
+_requested: list[str] = []
 
 
 @functools.cache
@@ -96,9 +105,32 @@ def root(
 
 def main() -> None:
     try:
-        app()
+        try:
+            app()
+        except SystemExit as done:
+            code = _leave_at_once_with(done)
+            if code is not None:
+                # Tearing the interpreter down frees every object one at a time: after a
+                # 10,000-commit ``log``, about 50 ms of a 450 ms command. A read command has
+                # nothing left to finish once its output is flushed.
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+            raise
     except BrokenPipeError:
         # The reader went away (`modelsync log | head`): stop quietly, as git does, and keep
         # Python from complaining again while it flushes stdout at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(128 + signal.SIGPIPE)
+
+
+def _leave_at_once_with(done: SystemExit) -> int | None:
+    """The exit code of a read command that ended with no other thread running (else None:
+    leave the usual way, running what is registered to run at exit)."""
+    if not _requested or _requested[-1] not in READ_ONLY_COMMANDS:
+        return None
+    if threading.active_count() != 1:
+        return None
+    if done.code is None:
+        return 0
+    return done.code if isinstance(done.code, int) else None
