@@ -1,11 +1,13 @@
 """History from the catalog: commits by id, and the walk ``log`` shows.
 
-A 10,000-commit run is one query and one JSON parse, not 10,000 object reads; commits the
-catalog does not hold (outside any run, or not indexed yet) are read from the objects.
+A 10,000-commit run is one query and a JSON parse per thousand rows, not 10,000 object reads;
+commits the catalog does not hold (outside any run, or not indexed yet) are read from the
+objects.
 """
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import json
 import sqlite3
@@ -53,7 +55,10 @@ class CommitCache:
         history are twice the size of its commits: never all held at once)."""
         cursor = self._conn.cursor()
         cursor.row_factory = None  # plain tuples: built faster than ``sqlite3.Row``s
-        cursor.execute(sql, params)
+        with contextlib.closing(cursor.execute(sql, params)):
+            self._add_rows(cursor)
+
+    def _add_rows(self, cursor: sqlite3.Cursor) -> None:
         authors: dict[tuple[str, str], Signature] = {}
         commits = self._commits
         while rows := cursor.fetchmany(LOAD_BATCH):

@@ -57,7 +57,9 @@ class Catalog:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         # Pages read through a memory map, not a read() each: a command's first, cold query over
-        # 10,000 rows (a run's history for ``log``) takes about a third less.
+        # 10,000 rows (a run's history for ``log``) takes about a third less. The catalog is a
+        # local, rebuildable index; on a volume that can fail under it, an I/O error would end
+        # the process (SIGBUS) rather than raise.
         conn.execute(f"PRAGMA mmap_size={MMAP_SIZE}")
         conn.row_factory = sqlite3.Row
         if not self._schema_ready:

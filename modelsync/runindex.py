@@ -204,6 +204,8 @@ def touch_heartbeat(conn: sqlite3.Connection, run: str, when: float) -> None:
 
 def forget_points_from(conn: sqlite3.Connection, run: str, seq: int) -> None:
     """Drop chunks from ``seq`` on (indexed by a writer that died before committing them)."""
+    from .metrics import MetricChunk
+
     stale = conn.execute(
         "SELECT 1 FROM metric_chunks WHERE run = ? AND seq >= ? LIMIT 1", (run, seq)
     ).fetchone()
@@ -211,8 +213,6 @@ def forget_points_from(conn: sqlite3.Connection, run: str, seq: int) -> None:
         return
     conn.execute("DELETE FROM metric_chunks WHERE run = ? AND seq >= ?", (run, seq))
     conn.execute("DELETE FROM metric_keys WHERE run = ?", (run,))
-    from .metrics import MetricChunk
-
     rows = conn.execute(
         "SELECT key, seq, steps, vals, times FROM metric_chunks WHERE run = ? ORDER BY seq", (run,)
     ).fetchall()

@@ -119,3 +119,10 @@ def _time_zone(zone: str) -> Iterator[None]:
             os.environ["TZ"] = before
         time.tzset()
         render._minute_text.cache_clear()
+
+
+def test_format_date_outside_four_digit_years_matches_strftime() -> None:
+    for timestamp in (-62_135_596_800.0 + 86_400 * 400, 253_402_300_800.0 + 3_600):  # year 1, 10000
+        with _time_zone("UTC"):
+            expected = time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(timestamp))
+            assert render.format_date(timestamp) == expected

@@ -7,7 +7,6 @@ corrupt chunk is reported with the tensor it belongs to, and nothing half-loaded
 
 from __future__ import annotations
 
-import ctypes
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from ..errors import ObjectCorrupt, ObjectMissing, UsageError
 from ..objects import CheckpointManifest, MalformedObject, TensorRecord, object_type
 from ..store import ObjectStore
 from .structure import decode_structure, pickled_values, refuse_pickles, tensor_paths
-from .tensors import dtype_from_name, expected_nbytes
+from .tensors import byte_view, dtype_from_name, expected_nbytes
 from .writer import CHECKPOINT_ENTRY
 
 if TYPE_CHECKING:
@@ -97,14 +96,6 @@ def _worker_count() -> int:
     return max(2, min(8, os.cpu_count() or 2))
 
 
-def _bytes_of(storage: torch.Tensor) -> memoryview:
-    """A writable view of a contiguous CPU tensor's bytes; valid while ``storage`` lives."""
-    if not storage.numel():
-        return memoryview(bytearray())
-    array = (ctypes.c_ubyte * storage.numel()).from_address(storage.data_ptr())
-    return memoryview(array).cast("B")
-
-
 def _fill_chunk(store: ObjectStore, out: memoryview, oid: str, where: str) -> None:
     try:
         store.read_into(oid, out)
@@ -132,12 +123,12 @@ def load_tensors(
     chosen = list(manifest.tensors) if records is None else records
     # Memory from torch's allocator, not cleared first (``bytearray(n)`` would write all n bytes
     # before the read writes them again); filled through a view of its bytes.
-    storages = [torch.empty(record.nbytes, dtype=torch.uint8) for record in chosen]
+    storages = [torch.empty(record.nbytes, dtype=torch.uint8, device="cpu") for record in chosen]
     size = manifest.chunk_size
     with ThreadPoolExecutor(max_workers=_worker_count()) as pool:
         futures: list[Future[None]] = []
         for record, storage in zip(chosen, storages, strict=True):
-            view = _bytes_of(storage)
+            view = byte_view(storage)
             for k, oid in enumerate(record.chunks):
                 start = k * size
                 where = (

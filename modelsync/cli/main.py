@@ -17,16 +17,10 @@ import sys
 import threading
 from typing import Annotated, Any
 
-# A command is a short process that builds many small objects and few reference cycles: the
-# imports, then 10,000 commits for ``log``. Python's default starts a cycle search every 700
-# new objects, which costs such a command tens of milliseconds; one every 50,000 still bounds
-# what cyclic garbage can pile up in a long ``serve``.
-gc.set_threshold(50_000, 20, 10)
+import typer
+from typer.core import TyperGroup
 
-import typer  # noqa: E402
-from typer.core import TyperGroup  # noqa: E402
-
-from .. import __version__  # noqa: E402
+from .. import __version__
 
 COMMANDS: dict[str, tuple[str, ...]] = {
     "init": ("core",),
@@ -60,13 +54,14 @@ class _LazyCommands(TyperGroup):
         modules = COMMANDS.get(cmd_name)
         if modules is None:
             return None
-        _requested.append(cmd_name)
+        global _invoked
+        _invoked = cmd_name
         return _command(cmd_name, modules)
 
 
 READ_ONLY_COMMANDS = frozenset({"log", "show", "runs", "compare", "metrics"})
 """Commands that only read: they leave without tearing the interpreter down (see ``main``)."""
-_requested: list[str] = []
+_invoked: str | None = None
 
 
 @functools.cache
@@ -104,17 +99,22 @@ def root(
 
 
 def main() -> None:
+    """The ``modelsync`` command (the console script and ``python -m modelsync``)."""
+    # A command is a short process that builds many small objects and few reference cycles:
+    # 10,000 commits for ``log``. Python's default starts a cycle search every 700 new objects,
+    # which costs such a command tens of milliseconds; one every 50,000 still bounds what
+    # cyclic garbage can pile up in a long ``serve``. (Set here, not on import: importing the
+    # CLI changes nothing in the importer's process.)
+    gc.set_threshold(50_000, 20, 10)
     try:
         try:
             app()
         except SystemExit as done:
             code = _leave_at_once_with(done)
-            if code is not None:
+            if code is not None and _flushed():
                 # Tearing the interpreter down frees every object one at a time: after a
                 # 10,000-commit ``log``, about 50 ms of a 450 ms command. A read command has
                 # nothing left to finish once its output is flushed.
-                sys.stdout.flush()
-                sys.stderr.flush()
                 os._exit(code)
             raise
     except BrokenPipeError:
@@ -125,12 +125,29 @@ def main() -> None:
 
 
 def _leave_at_once_with(done: SystemExit) -> int | None:
-    """The exit code of a read command that ended with no other thread running (else None:
-    leave the usual way, running what is registered to run at exit)."""
-    if not _requested or _requested[-1] not in READ_ONLY_COMMANDS:
+    """The exit code of a read command that ended with nothing else to finish: no other thread,
+    no open run, no tracer or profiler (coverage, cProfile) waiting to write its data at exit.
+    None: leave the usual way, running what is registered to run at exit."""
+    if _invoked not in READ_ONLY_COMMANDS or threading.active_count() != 1:
         return None
-    if threading.active_count() != 1:
+    if sys.gettrace() is not None or sys.getprofile() is not None:
+        return None
+    tracking = sys.modules.get("modelsync.tracking")
+    if tracking is not None and tracking.active_run() is not None:
         return None
     if done.code is None:
         return 0
     return done.code if isinstance(done.code, int) else None
+
+
+def _flushed() -> bool:
+    """Flush stdout and stderr; False if that failed (the usual exit then reports it). A reader
+    gone away (``| head``) raises ``BrokenPipeError``, which ``main`` handles as always."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        raise
+    except OSError:
+        return False
+    return True

@@ -37,9 +37,10 @@ DATE_FORMAT = "%Y-%m-%d %H:%M:%S %z"
 @functools.lru_cache(maxsize=256)
 def _minute_text(minute: int) -> tuple[str, str] | None:
     """``('2026-11-20 00:46:', ' +0000')``: a minute's local text around its seconds; None
-    where the zone's offset then was not whole minutes (old local mean times)."""
+    where the zone's offset then was not whole minutes (old local mean times) or the year is
+    not four digits."""
     local = time.localtime(minute * 60)
-    if local.tm_sec != 0:
+    if local.tm_sec != 0 or not 1000 <= local.tm_year <= 9999:
         return None
     text = time.strftime(DATE_FORMAT, local)
     return text[:17], text[19:]

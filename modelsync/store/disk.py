@@ -42,6 +42,7 @@ from .compression import (
     DEFERRED,
     MIN_SIZE,
     RAW,
+    SCRATCH_LIMIT,
     CodecError,
     decode,
     decode_into,
@@ -252,7 +253,10 @@ class DiskStore:
         )
 
     def _scratch(self, size: int) -> memoryview:
-        """This thread's read buffer, at least ``size`` bytes; kept for its next object."""
+        """This thread's read buffer, at least ``size`` bytes, kept for its next object; a
+        one-off buffer for a record larger than ``SCRATCH_LIMIT``."""
+        if size > SCRATCH_LIMIT:
+            return memoryview(bytearray(size))
         buffer: bytearray | None = getattr(self._scratch_buffers, "buffer", None)
         if buffer is None or len(buffer) < size:
             buffer = self._scratch_buffers.buffer = bytearray(size)
