@@ -211,6 +211,7 @@ def big_state_dict(total_mb: int, seed: int = 2) -> dict[str, torch.Tensor]:
 
 
 FIRST_SAVE_ROUNDS = 3
+FIRST_SAVE_WARMUP = 1
 
 
 def first_saves(
@@ -221,48 +222,70 @@ def first_saves(
     torch.save file left at ``peer_path``).
 
     Each round saves into new files (a new repository for us): every save is a first save, none
-    overwrites the blocks of another. The three alternate, round after round, each starting with
-    no dirty pages left by the one before (``os.sync``): on a cloud disk whose write speed swings
-    fivefold from one second to the next, one save each would compare the disk's moods.
+    overwrites the blocks of another. Each save starts with no dirty pages left by the one
+    before (``os.sync``), and deletes its own previous output just before it runs, so that each
+    writes into memory freed a moment before (on this VM, pages the host has taken back cost
+    several times more to fill). The order of the three turns by one each round, so that each
+    goes first, second and third once; a first round warms up and is not counted. On a cloud
+    disk whose write speed swings fivefold from one second to the next, one save each would
+    compare the disk's moods.
     """
-    peers, durables, ours, ratios = [], [], [], []
-    repo: Repo | None = None
-    commit = ""
     durable_path = root / "peer-durable.ckpt"
-    for round_ in range(FIRST_SAVE_ROUNDS):
-        for old in (peer_path, durable_path):
-            old.unlink(missing_ok=True)
-        if repo is not None:
-            repo.close()
-            shutil.rmtree(repo.work_tree)
-        os.sync()
-        peers.append(timed(lambda: torch.save(state, peer_path))[0])
-        os.sync()
+    repos: list[tuple[Repo, str]] = []
 
-        def durable() -> None:
-            torch.save(state, durable_path)
-            fsync_file(durable_path)
+    def clear_peer() -> None:
+        peer_path.unlink(missing_ok=True)
 
-        durables.append(timed(durable)[0])
-        os.sync()
-        fresh = Repo.init(root / f"repo-{round_}", name="bench", email="bench@example.com")
+    def peer() -> None:
+        torch.save(state, peer_path)
+
+    def clear_durable() -> None:
+        durable_path.unlink(missing_ok=True)
+
+    def durable() -> None:
+        torch.save(state, durable_path)
+        fsync_file(durable_path)
+
+    def clear_ours() -> None:
+        if repos:
+            old, _ = repos.pop()
+            old.close()
+            shutil.rmtree(old.work_tree)
+
+    def ours() -> None:
+        fresh = Repo.init(root / "first-save", name="bench", email="bench@example.com")
         fresh.store.background_compression = False  # the compress-later pass is timed apart
-        seconds, commit = timed(
-            lambda: fresh.save_checkpoint(state, "first", branch="runs/speed")  # noqa: B023
-        )
-        repo = fresh
-        ours.append(seconds)
-        ratios.append(seconds / peers[-1])
+        repos.append((fresh, fresh.save_checkpoint(state, "first", branch="runs/speed")))
+
+    savers = [("peer", clear_peer, peer), ("durable", clear_durable, durable)]
+    savers.append(("ours", clear_ours, ours))
+    times: dict[str, list[float]] = {name: [] for name, _, _ in savers}
+    for round_ in range(FIRST_SAVE_WARMUP + FIRST_SAVE_ROUNDS):
+        turn = round_ % len(savers)
+        for name, clear, save in savers[turn:] + savers[:turn]:
+            clear()
+            os.sync()
+            seconds = timed(save)[0]
+            if round_ >= FIRST_SAVE_WARMUP:
+                times[name].append(seconds)
     durable_path.unlink()
-    assert repo is not None
-    rounds = zip(peers, durables, ours, strict=True)
+    repo, commit = repos[0]
+    rounds = zip(times["peer"], times["durable"], times["ours"], strict=True)
     print(
         "first saves, round by round (torch.save / + fsync / ours, seconds): "
         + ", ".join(f"{p:.2f} / {d:.2f} / {o:.2f}" for p, d, o in rounds),
         flush=True,
     )
     median = statistics.median
-    return median(peers), median(durables), median(ours), median(ratios), repo, commit
+    ratios = [o / p for p, o in zip(times["peer"], times["ours"], strict=True)]
+    return (
+        median(times["peer"]),
+        median(times["durable"]),
+        median(times["ours"]),
+        median(ratios),
+        repo,
+        commit,
+    )
 
 
 def snapshot_speed(root: Path, total_mb: int) -> list[Row]:
