@@ -95,6 +95,7 @@ class DiskStore:
         self._open_batches = 0
         self._rewriting = threading.Lock()
         self._background: BackgroundCompressor | None = None
+        self._closed = False  # a closed store starts no more background passes
 
     # ----------------------------------------------------------------- reading
     def _loose_path(self, oid: str) -> Path:
@@ -360,8 +361,10 @@ class DiskStore:
         with self._activity:
             self._open_batches -= 1
             self._activity.notify_all()
-        if self.background_compression and self._deferred_packs():
+        if self.background_compression and not self._closed and self._deferred_packs():
             with self._lock:
+                if self._closed:
+                    return
                 if self._background is None or not self._background.alive():
                     self._background = BackgroundCompressor(self)
                 background = self._background
@@ -516,6 +519,7 @@ class DiskStore:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             background, self._background = self._background, None
         if background is not None:
             background.request_stop()
