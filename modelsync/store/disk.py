@@ -60,6 +60,9 @@ SYNC_EVERY = 64 << 20
 """A batch flushes its pack in the background every this many bytes, so that the fsync in
 ``close`` finds little left to write: the disk works while the workers still compress."""
 STALE_AFTER = 3600.0
+INLINE_UP_TO = 128 << 10
+"""A batch puts an object this small at once on the calling thread: handing it to a worker
+costs more than hashing and compressing it, and wakes threads that contend for the GIL."""
 
 
 def _worker_count() -> int:
@@ -86,6 +89,9 @@ class DiskStore:
         self._scratch_buffers = threading.local()
         # where objects were found (or written by this process): pack, offset, length
         self._index: dict[str, tuple[str, int, int]] = {}
+        # packs whose every object is in _index (this process wrote them): a miss need not
+        # search them, so a long run's one pack per commit does not make each put slower
+        self._indexed_packs: set[str] = set()
         self._pack_members: dict[str, Mapping[str, tuple[int, int]]] = {}
         self._last_pack: str | None = None
         self._fds: dict[str, int] = {}
@@ -138,8 +144,11 @@ class DiskStore:
             last = self._last_pack
             packs = self._pack_members
             order = [last, *packs] if last in packs else packs
+            indexed = self._indexed_packs
             for name in order:
-                found = packs[name].get(oid) if name is not None else None
+                if name is None or name in indexed:
+                    continue
+                found = packs[name].get(oid)
                 if found is not None:
                     self._last_pack = name
                     location = self._index[oid] = (name, *found)
@@ -352,6 +361,7 @@ class DiskStore:
             for oid, (offset, length) in entries.items():
                 self._index[oid] = (name, offset, length)
             self._pack_members[name] = dict(entries)
+            self._indexed_packs.add(name)
 
     def _batch_opened(self) -> None:
         with self._activity:
@@ -477,13 +487,24 @@ class DiskStore:
         (a rewrite in progress elsewhere leaves both for a moment) is found there next time."""
         with self._lock:
             self._pack_members.pop(name, None)
+            self._indexed_packs.discard(name)
             for oid in [oid for oid, where in self._index.items() if where[0] == name]:
                 del self._index[oid]
+                self._reindex(oid)
             if self._last_pack == name:
                 self._last_pack = None
             fd = self._fds.pop(name, None)
             if fd is not None:
                 os.close(fd)
+
+    def _reindex(self, oid: str) -> None:
+        """Point ``oid`` at another indexed pack that holds it, if one does (a miss skips
+        those packs, so each must stay found through the index)."""
+        for other in self._indexed_packs:
+            found = self._pack_members[other].get(oid)
+            if found is not None:
+                self._index[oid] = (other, *found)
+                return
 
     def _drop_pack(self, name: str) -> None:
         self._forget_pack(name)
@@ -673,6 +694,13 @@ class PackBatch:
     def submit(
         self, data: BytesLike, *, planes: int = 1, compress_later: bool = False
     ) -> Future[str]:
+        if len(data) <= INLINE_UP_TO:
+            done: Future[str] = Future()
+            try:
+                done.set_result(self.put(data, planes=planes, compress_later=compress_later))
+            except Exception as exc:  # reported through the future, as from a worker
+                done.set_exception(exc)
+            return done
         future = self._store.executor.submit(
             self.put, data, planes=planes, compress_later=compress_later
         )
