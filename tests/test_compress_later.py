@@ -354,6 +354,11 @@ def test_an_unknown_policy_is_refused(repo: Repo) -> None:
 
 
 # ------------------------------------------------------------------------ background
+def compressing_threads() -> set[threading.Thread]:
+    """Background passes alive now (other tests' unclosed stores may have left some)."""
+    return {t for t in threading.enumerate() if t.name == "modelsync-compress" and t.is_alive()}
+
+
 def wait_until(condition: Any) -> None:
     deadline = time.monotonic() + EVENTUALLY
     while not condition():
@@ -364,6 +369,7 @@ def wait_until(condition: Any) -> None:
 def test_the_background_thread_compresses_raw_packs_once_no_batch_is_open(
     tmp_path: Path,
 ) -> None:
+    before = compressing_threads()
     store = DiskStore(tmp_path / "objects")
     busy = store.batch()  # a writer in the middle of a snapshot
     oids = put_raw(store, CHUNKS)
@@ -373,15 +379,16 @@ def test_the_background_thread_compresses_raw_packs_once_no_batch_is_open(
     wait_until(lambda: not packs(store, disk.DEFERRED_PREFIX))
     assert [store.get(oid) for oid in oids] == CHUNKS
     store.close()
-    assert not any(t.name == "modelsync-compress" and t.is_alive() for t in threading.enumerate())
+    assert compressing_threads() <= before
 
 
 def test_closing_the_store_stops_a_waiting_background_pass(tmp_path: Path) -> None:
+    before = compressing_threads()
     store = DiskStore(tmp_path / "objects")
     busy = store.batch()
     put_raw(store, CHUNKS)
     store.close()  # returns although a batch is still open
     busy.abort()  # the last batch ending does not start a pass in a closed store
-    assert not any(t.name == "modelsync-compress" and t.is_alive() for t in threading.enumerate())
+    assert compressing_threads() <= before
     assert len(packs(store, disk.DEFERRED_PREFIX)) == 1
     assert [p.name for p in store.pack_dir.iterdir() if p.name.startswith("tmp-")] == []

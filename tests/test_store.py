@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from modelsync.errors import ObjectCorrupt, ObjectMissing
 from modelsync.hashing import sha256_hex
 from modelsync.store import DiskStore, MemoryStore
-from modelsync.store.disk import STALE_AFTER
+from modelsync.store.disk import INLINE_UP_TO, STALE_AFTER
 
 # Raw bytes, and bytes with enough repetition that zstd keeps the compressed form.
 payloads = st.one_of(
@@ -29,8 +30,10 @@ FUNCTION_SCOPED = settings(
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> DiskStore:
-    return DiskStore(tmp_path / "objects")
+def store(tmp_path: Path) -> Iterator[DiskStore]:
+    store = DiskStore(tmp_path / "objects")
+    yield store
+    store.close()
 
 
 def _pack_files(store: DiskStore) -> list[Path]:
@@ -76,6 +79,18 @@ def test_submitted_objects_are_written_by_close(store: DiskStore) -> None:
     with store.batch() as batch:
         futures = [batch.submit(bytes([i]) * 1000, planes=4) for i in range(20)]
     assert [store.get(f.result()) for f in futures] == [bytes([i]) * 1000 for i in range(20)]
+
+
+def test_a_small_submitted_object_is_written_at_once_and_a_large_one_by_a_worker(
+    store: DiskStore,
+) -> None:
+    small, large = b"s" * INLINE_UP_TO, os.urandom(INLINE_UP_TO + 1)
+    with store.batch() as batch:
+        written_at_once = batch.submit(small)
+        assert written_at_once.done()
+        by_a_worker = batch.submit(large)
+    assert store.get(written_at_once.result()) == small
+    assert store.get(by_a_worker.result()) == large
 
 
 def test_an_aborted_batch_leaves_no_file(store: DiskStore) -> None:
@@ -190,3 +205,37 @@ def test_a_reader_follows_objects_that_another_process_repacked(store: DiskStore
     store.remove({drop})
     assert reader.get(keep) == b"survives gc"
     assert sorted(reader.iter_ids()) == [keep]
+
+
+def test_a_writer_finds_its_objects_again_after_another_process_rewrote_its_pack(
+    store: DiskStore,
+) -> None:
+    with store.batch() as batch:
+        keep = batch.put(b"survives gc")
+        drop = batch.put(b"garbage")
+    other = DiskStore(store.root)
+    other.remove({drop})  # rewrites the writer's pack into a new one
+    assert store.get(keep) == b"survives gc"
+    with store.batch() as batch:
+        assert batch.put(b"survives gc") == keep
+    assert not store.has(drop)
+    assert len(_pack_files(store)) == 1  # the second batch found it and wrote nothing
+
+
+def test_an_object_in_two_of_this_process_packs_is_found_when_one_goes(
+    store: DiskStore,
+) -> None:
+    """Two open batches may both write the same object; when the pack the index names is
+    removed (by another process), the object is found in the other one."""
+    first, second = store.batch(), store.batch()
+    oid = first.put(b"written twice")
+    assert second.put(b"written twice") == oid
+    first.close()
+    before = set(_pack_files(store))
+    second.close()
+    (newer,) = set(_pack_files(store)) - before
+    newer.unlink()
+    newer.with_suffix(".idx").unlink()
+    store.refresh()
+    assert store.has(oid)
+    assert store.get(oid) == b"written twice"
