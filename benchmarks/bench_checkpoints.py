@@ -210,7 +210,7 @@ def big_state_dict(total_mb: int, seed: int = 2) -> dict[str, torch.Tensor]:
     return {f"layers.{i}.weight": torch.empty(per // 4).normal_(0, 0.02) for i in range(count)}
 
 
-FIRST_SAVE_ROUNDS = 3
+FIRST_SAVE_ROUNDS = 6
 FIRST_SAVE_WARMUP = 1
 
 
@@ -226,7 +226,7 @@ def first_saves(
     before (``os.sync``), and deletes its own previous output just before it runs, so that each
     writes into memory freed a moment before (on this VM, pages the host has taken back cost
     several times more to fill). The order of the three turns by one each round, so that each
-    goes first, second and third once; a first round warms up and is not counted. On a cloud
+    goes first, second and third twice; a first round warms up and is not counted. On a cloud
     disk whose write speed swings fivefold from one second to the next, one save each would
     compare the disk's moods.
     """
