@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from modelsync.errors import ObjectCorrupt, ObjectMissing
 from modelsync.hashing import sha256_hex
 from modelsync.store import DiskStore, MemoryStore
-from modelsync.store.disk import INLINE_UP_TO, STALE_AFTER
+from modelsync.store.disk import INLINE_UP_TO, MANY_PACKS, STALE_AFTER
 
 # Raw bytes, and bytes with enough repetition that zstd keeps the compressed form.
 payloads = st.one_of(
@@ -239,3 +239,27 @@ def test_an_object_in_two_of_this_process_packs_is_found_when_one_goes(
     store.refresh()
     assert store.has(oid)
     assert store.get(oid) == b"written twice"
+
+
+def test_a_process_opening_many_packs_finds_every_object_in_them(store: DiskStore) -> None:
+    """Past MANY_PACKS packs from other processes, misses are answered from one set of their
+    ids: objects in any of those packs, and in packs loaded later, must still be found."""
+    oids = []
+    for i in range(MANY_PACKS + 4):
+        with store.batch() as batch:
+            oids.append(batch.put(f"commit {i}".encode()))
+    resumed = DiskStore(store.root)
+    assert not resumed.has(sha256_hex(b"a new object"))  # builds the set
+    assert all(resumed.has(oid) for oid in oids)
+    with resumed.batch() as batch:
+        assert batch.put(b"commit 0") == oids[0]
+        new = batch.put(b"a new object")
+    assert resumed.get(new) == b"a new object"
+    with store.batch() as batch:  # another process writes a pack after the set was built
+        later = batch.put(b"written later elsewhere")
+    before = len(_pack_files(store))
+    resumed.refresh()
+    with resumed.batch() as batch:
+        assert batch.put(b"written later elsewhere") == later
+    assert len(_pack_files(store)) == before  # found, not written again
+    resumed.close()

@@ -60,6 +60,10 @@ SYNC_EVERY = 64 << 20
 """A batch flushes its pack in the background every this many bytes, so that the fsync in
 ``close`` finds little left to write: the disk works while the workers still compress."""
 STALE_AFTER = 3600.0
+MANY_PACKS = 16
+"""Past this many packs from other processes, a miss is first checked against one set of every
+id they hold instead of searching each pack (a process resuming a long run finds a pack per
+commit)."""
 INLINE_UP_TO = 128 << 10
 """A batch puts an object this small at once on the calling thread: handing it to a worker
 costs more than hashing and compressing it, and wakes threads that contend for the GIL."""
@@ -92,6 +96,8 @@ class DiskStore:
         # packs whose every object is in _index (this process wrote them): a miss need not
         # search them, so a long run's one pack per commit does not make each put slower
         self._indexed_packs: set[str] = set()
+        # once there are many other packs: the ids they hold (a superset after a pack goes)
+        self._loaded_ids: set[bytes] | None = None
         self._pack_members: dict[str, Mapping[str, tuple[int, int]]] = {}
         self._last_pack: str | None = None
         self._fds: dict[str, int] = {}
@@ -130,7 +136,10 @@ class DiskStore:
         if not data.startswith(_IDX_MAGIC):
             return
         with contextlib.suppress(ValueError):  # truncated: its objects read as missing
-            self._pack_members[name] = PackIndex(data[len(_IDX_MAGIC) :])
+            index = PackIndex(data[len(_IDX_MAGIC) :])
+            self._pack_members[name] = index
+            if self._loaded_ids is not None:
+                self._loaded_ids.update(index.ids())
 
     def _locate(self, oid: str) -> tuple[str, int, int] | None:
         """The pack, offset and length of ``oid``; None if no loaded pack holds it.
@@ -141,6 +150,8 @@ class DiskStore:
         if location is not None:
             return location
         with self._lock:
+            if not self._loaded_packs_may_hold(oid):
+                return None
             last = self._last_pack
             packs = self._pack_members
             order = [last, *packs] if last in packs else packs
@@ -154,6 +165,22 @@ class DiskStore:
                     location = self._index[oid] = (name, *found)
                     return location
         return None
+
+    def _loaded_packs_may_hold(self, oid: str) -> bool:
+        """False only if no pack loaded from disk holds ``oid``: with many such packs, one set
+        lookup answers most misses (new objects) without searching each pack."""
+        ids = self._loaded_ids
+        if ids is None:
+            if len(self._pack_members) - len(self._indexed_packs) <= MANY_PACKS:
+                return True
+            ids = self._loaded_ids = set()
+            for name, members in self._pack_members.items():
+                if isinstance(members, PackIndex) and name not in self._indexed_packs:
+                    ids.update(members.ids())
+        try:
+            return bytes.fromhex(oid) in ids
+        except ValueError:
+            return True
 
     def _pack_fd(self, name: str) -> int:
         fd = self._fds.get(name)

@@ -70,6 +70,12 @@ class PackIndex(Mapping[str, tuple[int, int]]):
         offset, length = _LOCATION.unpack_from(self._entries, index * ENTRY.size + _ID_SIZE)
         return offset, length
 
+    def ids(self) -> Iterator[bytes]:
+        """The ids it holds, as 32 raw bytes each."""
+        entries = self._entries
+        for at in range(0, len(entries), ENTRY.size):
+            yield entries[at : at + _ID_SIZE]
+
     def __iter__(self) -> Iterator[str]:
         entries = self._entries
         for at in range(0, len(entries), ENTRY.size):
