@@ -60,10 +60,11 @@ SYNC_EVERY = 64 << 20
 """A batch flushes its pack in the background every this many bytes, so that the fsync in
 ``close`` finds little left to write: the disk works while the workers still compress."""
 STALE_AFTER = 3600.0
-MANY_PACKS = 16
-"""Past this many packs from other processes, a miss is first checked against one set of every
-id they hold instead of searching each pack (a process resuming a long run finds a pack per
-commit)."""
+SEARCHES_PER_ID = 10
+"""Searching a pack's index for an id costs about as much as adding this many ids to a set. Once
+this process's misses have searched packs as often as it would take to put every id of the
+packs loaded from disk into one set, the set is built and answers later misses (a process that
+resumes a long run finds one pack per commit, and searched each of them for every new object)."""
 INLINE_UP_TO = 128 << 10
 """A batch puts an object this small at once on the calling thread: handing it to a worker
 costs more than hashing and compressing it, and wakes threads that contend for the GIL."""
@@ -96,8 +97,11 @@ class DiskStore:
         # packs whose every object is in _index (this process wrote them): a miss need not
         # search them, so a long run's one pack per commit does not make each put slower
         self._indexed_packs: set[str] = set()
-        # once there are many other packs: the ids they hold (a superset after a pack goes)
+        # the ids that packs loaded from disk hold (a superset after a pack goes), built once
+        # misses have searched those packs often enough to pay for it
         self._loaded_ids: set[bytes] | None = None
+        self._loaded_id_count = 0
+        self._packs_searched = 0
         self._pack_members: dict[str, Mapping[str, tuple[int, int]]] = {}
         self._last_pack: str | None = None
         self._fds: dict[str, int] = {}
@@ -138,6 +142,7 @@ class DiskStore:
         with contextlib.suppress(ValueError):  # truncated: its objects read as missing
             index = PackIndex(data[len(_IDX_MAGIC) :])
             self._pack_members[name] = index
+            self._loaded_id_count += len(index)
             if self._loaded_ids is not None:
                 self._loaded_ids.update(index.ids())
 
@@ -159,6 +164,7 @@ class DiskStore:
             for name in order:
                 if name is None or name in indexed:
                     continue
+                self._packs_searched += 1
                 found = packs[name].get(oid)
                 if found is not None:
                     self._last_pack = name
@@ -167,11 +173,11 @@ class DiskStore:
         return None
 
     def _loaded_packs_may_hold(self, oid: str) -> bool:
-        """False only if no pack loaded from disk holds ``oid``: with many such packs, one set
-        lookup answers most misses (new objects) without searching each pack."""
+        """False only if no pack loaded from disk holds ``oid``: once built, one set lookup
+        answers most misses (new objects) without searching each pack."""
         ids = self._loaded_ids
         if ids is None:
-            if len(self._pack_members) - len(self._indexed_packs) <= MANY_PACKS:
+            if self._packs_searched * SEARCHES_PER_ID < self._loaded_id_count:
                 return True
             ids = self._loaded_ids = set()
             for name, members in self._pack_members.items():
