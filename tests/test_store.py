@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -91,6 +92,23 @@ def test_a_small_submitted_object_is_written_at_once_and_a_large_one_by_a_worker
         by_a_worker = batch.submit(large)
     assert store.get(written_at_once.result()) == small
     assert store.get(by_a_worker.result()) == large
+
+
+@pytest.mark.parametrize("size", [16, INLINE_UP_TO + 1])
+def test_a_submitted_object_that_fails_fails_the_batch(
+    store: DiskStore, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    batch = store.batch()
+    batch.put(b"written before")
+
+    def disk_full(*args: object, **kwargs: object) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(batch, "_append", disk_full)
+    batch.submit(os.urandom(size))
+    with pytest.raises(OSError, match="No space left"):
+        batch.close()
+    assert _pack_files(store) == []
 
 
 def test_an_aborted_batch_leaves_no_file(store: DiskStore) -> None:
@@ -265,3 +283,35 @@ def test_a_process_opening_many_packs_finds_every_object_in_them(store: DiskStor
         assert batch.put(b"written later elsewhere") == later
     assert len(_pack_files(store)) == before  # found, not written again
     resumed.close()
+
+
+def test_a_reader_racing_the_forgetting_of_a_pack_still_finds_the_object(
+    store: DiskStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a pack is forgotten, an object it shared with another of this process's packs is
+    out of the index for a moment: a reader that looked then must still find it."""
+    first, second = store.batch(), store.batch()
+    oid = first.put(b"written twice")
+    second.put(b"written twice")
+    first.close()
+    before = set(_pack_files(store))
+    second.close()
+    (newer,) = set(_pack_files(store)) - before
+    answers: list[bool] = []
+    reindex = store._reindex
+
+    def slow_reindex(oids: set[str]) -> None:
+        reader = threading.Thread(target=lambda: answers.append(store.has(oid)))
+        reader.start()
+        time.sleep(0.2)  # the reader misses the index and waits for the lock
+        reindex(oids)
+        readers.append(reader)
+
+    readers: list[threading.Thread] = []
+    monkeypatch.setattr(store, "_reindex", slow_reindex)
+    newer.unlink()
+    newer.with_suffix(".idx").unlink()
+    store.refresh()
+    for reader in readers:
+        reader.join()
+    assert answers == [True]

@@ -155,6 +155,9 @@ class DiskStore:
         if location is not None:
             return location
         with self._lock:
+            location = self._index.get(oid)  # it may have been re-pointed while we waited
+            if location is not None:
+                return location
             if not self._loaded_packs_may_hold(oid):
                 return None
             last = self._last_pack
@@ -521,23 +524,30 @@ class DiskStore:
         with self._lock:
             self._pack_members.pop(name, None)
             self._indexed_packs.discard(name)
-            for oid in [oid for oid, where in self._index.items() if where[0] == name]:
+            gone = {oid for oid, where in self._index.items() if where[0] == name}
+            for oid in gone:
                 del self._index[oid]
-                self._reindex(oid)
+            self._reindex(gone)
             if self._last_pack == name:
                 self._last_pack = None
             fd = self._fds.pop(name, None)
             if fd is not None:
                 os.close(fd)
 
-    def _reindex(self, oid: str) -> None:
-        """Point ``oid`` at another indexed pack that holds it, if one does (a miss skips
-        those packs, so each must stay found through the index)."""
+    def _reindex(self, oids: set[str]) -> None:
+        """Point each of ``oids`` at another indexed pack that holds it, if one does (a miss
+        skips those packs, so their objects must stay found through the index)."""
         for other in self._indexed_packs:
-            found = self._pack_members[other].get(oid)
-            if found is not None:
-                self._index[oid] = (other, *found)
+            if not oids:
                 return
+            members = self._pack_members[other]
+            if len(oids) < len(members):
+                held = [oid for oid in oids if oid in members]
+            else:
+                held = [oid for oid in members if oid in oids]
+            for oid in held:
+                self._index[oid] = (other, *members[oid])
+                oids.discard(oid)
 
     def _drop_pack(self, name: str) -> None:
         self._forget_pack(name)
@@ -731,8 +741,9 @@ class PackBatch:
             done: Future[str] = Future()
             try:
                 done.set_result(self.put(data, planes=planes, compress_later=compress_later))
-            except Exception as exc:  # reported through the future, as from a worker
+            except Exception as exc:  # reported through the future (and wait), as from a worker
                 done.set_exception(exc)
+            self._futures.append(done)
             return done
         future = self._store.executor.submit(
             self.put, data, planes=planes, compress_later=compress_later
