@@ -240,20 +240,32 @@ def test_a_writer_finds_its_objects_again_after_another_process_rewrote_its_pack
     assert len(_pack_files(store)) == 1  # the second batch found it and wrote nothing
 
 
+def _written_into_two_packs(store: DiskStore, data: bytes) -> tuple[str, Path]:
+    """Write ``data`` through two batches open at once (both miss it, so both write it); the
+    object's id and the pack the index names, the newer."""
+    first, second = store.batch(), store.batch()
+    oid = first.put(data)
+    assert second.put(data) == oid
+    first.close()
+    before = set(_pack_files(store))
+    second.close()
+    (newer,) = set(_pack_files(store)) - before
+    return oid, newer
+
+
+def _remove_pack(pack: Path) -> None:
+    """What another process's rewrite does last."""
+    pack.unlink()
+    pack.with_suffix(".idx").unlink()
+
+
 def test_an_object_in_two_of_this_process_packs_is_found_when_one_goes(
     store: DiskStore,
 ) -> None:
     """Two open batches may both write the same object; when the pack the index names is
     removed (by another process), the object is found in the other one."""
-    first, second = store.batch(), store.batch()
-    oid = first.put(b"written twice")
-    assert second.put(b"written twice") == oid
-    first.close()
-    before = set(_pack_files(store))
-    second.close()
-    (newer,) = set(_pack_files(store)) - before
-    newer.unlink()
-    newer.with_suffix(".idx").unlink()
+    oid, newer = _written_into_two_packs(store, b"written twice")
+    _remove_pack(newer)
     store.refresh()
     assert store.has(oid)
     assert store.get(oid) == b"written twice"
@@ -290,13 +302,7 @@ def test_a_reader_racing_the_forgetting_of_a_pack_still_finds_the_object(
 ) -> None:
     """While a pack is forgotten, an object it shared with another of this process's packs is
     out of the index for a moment: a reader that looked then must still find it."""
-    first, second = store.batch(), store.batch()
-    oid = first.put(b"written twice")
-    second.put(b"written twice")
-    first.close()
-    before = set(_pack_files(store))
-    second.close()
-    (newer,) = set(_pack_files(store)) - before
+    oid, newer = _written_into_two_packs(store, b"written twice")
     answers: list[bool] = []
     reindex = store._reindex
 
@@ -309,8 +315,7 @@ def test_a_reader_racing_the_forgetting_of_a_pack_still_finds_the_object(
 
     readers: list[threading.Thread] = []
     monkeypatch.setattr(store, "_reindex", slow_reindex)
-    newer.unlink()
-    newer.with_suffix(".idx").unlink()
+    _remove_pack(newer)
     store.refresh()
     for reader in readers:
         reader.join()

@@ -541,13 +541,10 @@ class DiskStore:
             if not oids:
                 return
             members = self._pack_members[other]
-            if len(oids) < len(members):
-                held = [oid for oid in oids if oid in members]
-            else:
-                held = [oid for oid in members if oid in oids]
+            held = members.keys() & oids  # walks the smaller of the two
             for oid in held:
                 self._index[oid] = (other, *members[oid])
-                oids.discard(oid)
+            oids -= held
 
     def _drop_pack(self, name: str) -> None:
         self._forget_pack(name)
