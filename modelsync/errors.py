@@ -7,7 +7,10 @@
      │    ├── InvalidConfig             config.toml does not parse or validate
      │    ├── ReadOnlyRepository        the repository cannot be written
      │    ├── IndexLocked               another command is changing the staging area
-     │    └── IndexCorrupt              the staging area does not parse
+     │    ├── IndexCorrupt              the staging area does not parse
+     │    ├── CatalogCorrupt            index.db is not a database SQLite can read: reindex
+     │    ├── CatalogBehind             the catalog lacks commits refs reach, and cannot index them
+     │    └── RepositoryCorrupt         gc met history it cannot read, and removed nothing
      ├── ObjectError
      │    ├── ObjectMissing             an object id that the store does not hold
      │    └── ObjectCorrupt             stored bytes whose hash is not their name
@@ -28,6 +31,10 @@
 
     TrackingWarning (UserWarning)       a tracking problem that did not stop training
                                         (strict=False, the default of @track and adapters)
+    RepositoryWarning (UserWarning)     a command did its work, but something after its point
+     │                                  of no return failed (a moved ref's directory not synced)
+     └── CatalogWarning                 the catalog lags: a commit was made but is not indexed
+                                        yet (the next command indexes it), or it was rebuilt
 
 Foreign exceptions (OSError, sqlite3.Error, zstd errors, ...) are mapped to these at the boundary
 where they happen, with ``raise ... from exc``, so the CLI can print one line for any of them.
@@ -36,6 +43,11 @@ where they happen, with ``raise ... from exc``, so the CLI can print one line fo
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+
+def shorten(text: str, limit: int = 80) -> str:
+    """``text`` quoted for a one-line message, cut short (with ``...``) past ``limit`` chars."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + "..."
 
 
 class ModelSyncError(Exception):
@@ -66,11 +78,20 @@ class ReadOnlyRepository(RepositoryError):
     pass
 
 
+def _locked(what: str, lock_path: str, holder: str | None, unknown: str) -> str:
+    """Who holds a lock, when its file names an owner; else how to tell whether anyone does."""
+    if holder is not None:
+        return f"{what} by {holder} ({lock_path})"
+    return (
+        f"{what} by {unknown} ({lock_path}); "
+        "if no modelsync process is running, remove that file"
+    )
+
+
 class IndexLocked(RepositoryError):
-    def __init__(self, lock_path: str) -> None:
+    def __init__(self, lock_path: str, holder: str | None = None) -> None:
         super().__init__(
-            f"the staging area is locked by another command ({lock_path}); "
-            "if no modelsync process is running, remove that file"
+            _locked("the staging area is locked", lock_path, holder, "another command")
         )
 
 
@@ -79,6 +100,39 @@ class IndexCorrupt(RepositoryError):
         super().__init__(
             f"the staging area {path} is unreadable ({reason}); "
             "remove it and run 'modelsync reset' to rebuild it from HEAD"
+        )
+
+
+class RepositoryCorrupt(RepositoryError):
+    """What an unreadable object refers to cannot be known, so nothing below it may be deleted
+    as unreachable: gc stops before removing anything."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        shown = "; ".join(problems[:3])
+        more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
+        super().__init__(
+            f"{shown}{more}: gc removed nothing, since the history below would look "
+            "unreachable; run 'modelsync fsck'"
+        )
+        self.problems = list(problems)
+
+
+class CatalogCorrupt(RepositoryError):
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(
+            f"the catalog {path} is unreadable ({reason}); "
+            "run 'modelsync reindex' to rebuild it from the commits"
+        )
+
+
+class CatalogBehind(RepositoryError):
+    """Commits that refs reach are missing from the catalog, and indexing them failed: an answer
+    from it would leave them out."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(
+            f"the catalog {path} lacks commits the refs reach and could not index them "
+            f"({reason}); the next command tries again, or run 'modelsync reindex'"
         )
 
 
@@ -95,11 +149,17 @@ class ObjectMissing(ObjectError):
 
 
 class ObjectCorrupt(ObjectError):
-    def __init__(self, oid: str, context: str = "") -> None:
-        where = f" ({context})" if context else ""
-        super().__init__(
-            oid, f"object {oid} is corrupt: its content does not match its hash{where}"
-        )
+    """Stored bytes that cannot be what their id names: their hash differs (``context`` says
+    where they were read), or, with ``malformed``, they hash right but do not decode to a valid
+    object of their kind (a hostile tree entry name, a truncated manifest)."""
+
+    def __init__(self, oid: str, context: str = "", *, malformed: bool = False) -> None:
+        if malformed:
+            message = f"object {oid} is corrupt: {context}"
+        else:
+            where = f" ({context})" if context else ""
+            message = f"object {oid} is corrupt: its content does not match its hash{where}"
+        super().__init__(oid, message)
 
 
 class RevisionError(ModelSyncError):
@@ -109,7 +169,7 @@ class RevisionError(ModelSyncError):
 class UnknownRevision(RevisionError):
     def __init__(self, rev: str, suggestions: Sequence[str] = ()) -> None:
         hint = f"; did you mean {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""
-        super().__init__(f"unknown revision {rev!r}{hint}")
+        super().__init__(f"unknown revision {shorten(rev)}{hint}")
         self.rev = rev
         self.suggestions = list(suggestions)
 
@@ -133,11 +193,8 @@ class RefError(ModelSyncError):
 
 
 class RefLocked(RefError):
-    def __init__(self, ref: str, lock_path: str) -> None:
-        super().__init__(
-            f"ref {ref!r} is locked by another writer ({lock_path}); "
-            "if no modelsync process is running, remove that file"
-        )
+    def __init__(self, ref: str, lock_path: str, holder: str | None = None) -> None:
+        super().__init__(_locked(f"ref {ref!r} is locked", lock_path, holder, "another writer"))
 
 
 class RefConflict(RefError):
@@ -173,4 +230,12 @@ class UsageError(ModelSyncError):
 
 
 class TrackingWarning(UserWarning):
+    pass
+
+
+class RepositoryWarning(UserWarning):
+    pass
+
+
+class CatalogWarning(RepositoryWarning):
     pass

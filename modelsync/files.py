@@ -182,7 +182,7 @@ def iter_content(store: ObjectStore, kind: EntryKind, oid: str) -> Iterator[byte
     try:
         listing = ChunkedFile.from_bytes(store.get(oid))
     except MalformedObject as exc:
-        raise ObjectCorrupt(oid, str(exc)) from exc
+        raise ObjectCorrupt(oid, str(exc), malformed=True) from exc
     for chunk_id, _length in listing.chunks:
         yield store.get(chunk_id)
 

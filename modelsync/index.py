@@ -3,6 +3,10 @@
 Each staged path records the object it will commit and the file's size, mtime, inode and mode
 at the moment it was hashed. A file whose stat still matches, and that was not modified in the
 same instant it was hashed ("racy git"), is known unchanged without reading it again.
+
+Staged paths become file paths (status reads them, rm deletes them, commit makes trees of them),
+so an index holding a path that no tree may hold (``objects.check_tree_path``: ``..``, an
+absolute path, the control directory) is corrupt and is never used.
 """
 
 from __future__ import annotations
@@ -18,7 +22,14 @@ from typing import Any
 
 from .errors import IndexCorrupt, IndexLocked
 from .fileio import LockFile, LockTimeout, atomic_write
-from .objects import EXECUTABLE_MODE, FILE_MODE, EntryKind, TreeEntry
+from .objects import (
+    EXECUTABLE_MODE,
+    FILE_MODE,
+    EntryKind,
+    MalformedObject,
+    TreeEntry,
+    check_tree_path,
+)
 
 INDEX_VERSION = 1
 _RACY_WINDOW_NS = 100_000_000
@@ -79,6 +90,11 @@ class Index:
             return cls(path)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise IndexCorrupt(str(path), f"{type(exc).__name__}: {exc}") from exc
+        for rel in entries:
+            try:
+                check_tree_path(rel)
+            except MalformedObject as exc:
+                raise IndexCorrupt(str(path), f"the staged path {rel!r} is unsafe: {exc}") from None
         return cls(path, entries)
 
     @classmethod
@@ -92,7 +108,7 @@ class Index:
         try:
             lock.acquire()
         except LockTimeout as exc:
-            raise IndexLocked(str(exc.lock_path)) from None
+            raise IndexLocked(str(exc.lock_path), exc.owner_description) from None
         try:
             yield cls.load(path)
         finally:

@@ -4,14 +4,23 @@ Raw content (a small file, or one chunk of a large file or of a tensor) is store
 bytes. Structured objects are canonical JSON with a ``type`` field: the same value always gives
 the same bytes, hence the same id. Which kind an id names is known from whoever refers to it
 (a tree entry says ``blob``/``file``/``tree``/``checkpoint``), as in restic.
+
+A tree entry's name becomes a file name at checkout, and trees will come from other people's
+repositories, so every name is checked wherever a tree is built or read (``check_entry_name``):
+one path component that cannot climb out of its directory or name the control directory. A
+tree that breaks the rule does not decode, so every reader, and fsck, reports it corrupt.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
+
+from .errors import shorten
 
 EntryKind: TypeAlias = Literal["blob", "file", "tree", "checkpoint"]
 ENTRY_KINDS: tuple[EntryKind, ...] = ("blob", "file", "tree", "checkpoint")
@@ -21,9 +30,63 @@ FILE_MODE = "100644"
 EXECUTABLE_MODE = "100755"
 TREE_MODE = "040000"
 
+CONTROL_DIR = ".modelsync"
+"""The control directory at the root of a working tree (the repository layer's layout)."""
+MAX_NAME_BYTES = 255
+"""The longest file name, in UTF-8 bytes, that common file systems hold (NAME_MAX)."""
+
+# Separators (a backslash is one on Windows) and control characters (C0, DEL, C1): NUL ends a path
+# in the OS, and the others break file systems, listings and terminals.
+_FORBIDDEN_IN_NAME = re.compile(r"[/\\\x00-\x1f\x7f-\x9f]")
+
 
 class MalformedObject(ValueError):
     """Bytes that do not decode to the object the caller expected."""
+
+
+def check_entry_name(name: str) -> str:
+    """``name`` if it is safe as one file name in a working tree; MalformedObject otherwise.
+
+    Refused: empty, ``.`` and ``..``; separators, NUL and other control characters; longer than
+    ``MAX_NAME_BYTES`` in UTF-8 (or not encodable); and any spelling of the control directory.
+    """
+    if name in ("", ".", ".."):
+        raise MalformedObject(f"invalid tree entry name {name!r}")
+    forbidden = _FORBIDDEN_IN_NAME.search(name)
+    if forbidden:
+        raise MalformedObject(
+            f"invalid tree entry name {shorten(name, 40)}: it contains {forbidden.group()!r}"
+        )
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise MalformedObject(f"invalid tree entry name {shorten(name, 40)}: not UTF-8") from None
+    if size > MAX_NAME_BYTES:
+        raise MalformedObject(
+            f"invalid tree entry name {shorten(name, 40)}: {size} bytes, over {MAX_NAME_BYTES}"
+        )
+    if is_control_dir_name(name):
+        raise MalformedObject(
+            f"invalid tree entry name {shorten(name, 40)}: it names {CONTROL_DIR}"
+        )
+    return name
+
+
+def check_tree_path(path: str) -> str:
+    """``path`` if it is ``/``-separated valid entry names (a flattened tree's or the staging
+    area's key); MalformedObject otherwise."""
+    for name in path.split("/"):
+        check_entry_name(name)
+    return path
+
+
+def is_control_dir_name(name: str) -> bool:
+    """Whether some file system would take ``name`` for the control directory: one that folds
+    case, ignores format characters such as zero-width joiners (HFS+), or drops trailing dots
+    and spaces (NTFS) -- the spellings git refuses for ``.git``."""
+    if not name.isascii():
+        name = "".join(c for c in name if unicodedata.category(c) != "Cf")
+    return name.rstrip(". ").casefold() == CONTROL_DIR
 
 
 def canonical_json(value: JSONValue) -> bytes:
@@ -63,9 +126,13 @@ class TreeEntry:
 
 @dataclass(frozen=True)
 class Tree:
-    """A directory: names (no slashes) to entries."""
+    """A directory: names (each passing ``check_entry_name``) to entries."""
 
     entries: dict[str, TreeEntry] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in self.entries:
+            check_entry_name(name)
 
     def to_bytes(self) -> bytes:
         return canonical_json(
@@ -80,7 +147,7 @@ class Tree:
         value = _load_typed(data, "tree")
         try:
             entries = {name: TreeEntry.from_json(e) for name, e in value["entries"].items()}
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise MalformedObject(f"malformed tree: {exc}") from exc
         return cls(entries)
 

@@ -5,12 +5,17 @@ working tree's root otherwise (as after ``git -C``). A pathspec is a file, a dir
 file below it) or a glob: ``*``, ``?`` and ``[...]`` match within one path component and ``**``
 across directories, e.g. ``'data/**/*.csv'``. Files ``.modelsyncignore`` excludes are skipped
 unless a path names them exactly.
+
+Every path this module hands on or changes is one a tree may hold (``objects.check_tree_path``),
+so no pathspec and no tree reaches outside the root or into the control directory; and
+``FileUpdate`` never writes or deletes through a symbolic link to a directory.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
@@ -18,7 +23,8 @@ from types import TracebackType
 
 from .errors import PathError
 from .fileio import fsync_dir
-from .ignore import IgnoreRules
+from .ignore import IGNORE_FILE, IgnoreRules
+from .objects import MalformedObject, check_tree_path
 
 GLOB_CHARS = frozenset("*?[")
 
@@ -77,12 +83,20 @@ class WorkTree:
         """The files (existing, or ``tracked`` ones now deleted) that pathspecs name, in order.
 
         Raises PathError, before anything happens, for a pattern that names nothing (an
-        existing directory without files is not an error, as with git).
+        existing directory without files is not an error, as with git), or for a file whose
+        path no tree can hold.
         """
         selected: dict[str, None] = {}
         for pattern in patterns:
             expand_one = self._glob if is_glob(pattern) else self._path
             selected.update(dict.fromkeys(expand_one(pattern, tracked)))
+        for rel in selected:
+            try:
+                check_tree_path(rel)
+            except MalformedObject as exc:
+                raise PathError(
+                    f"cannot track {rel!r}: {exc}; rename it or list it in {IGNORE_FILE}"
+                ) from None
         return list(selected)
 
     def _path(self, pattern: str, tracked: Collection[str]) -> list[str]:
@@ -121,6 +135,13 @@ class FileUpdate:
     or corrupt object stops the update before any file changed, does leaving the block remove the
     files to remove and rename the new ones into place. An error inside the block deletes the
     temporary files and leaves the working tree as it was.
+
+    Paths are checked as a tree's are, so nothing outside the root or inside the control
+    directory is named. The directories on the way are looked at without following links, from
+    the root down: a write below a symbolic link is refused with PathError (following it could
+    write anywhere), and a removal below one is skipped, since that file is not in the working
+    tree (as git does). Only this process's own changes are guarded: a concurrent process that
+    swaps a directory for a link between the check and the rename is not.
     """
 
     def __init__(self, root: Path) -> None:
@@ -143,11 +164,17 @@ class FileUpdate:
             self._discard()
 
     def remove(self, rel: str) -> None:
-        """Delete ``rel``; call for every removal before the writes that may need its place."""
-        self._removed.add(self.root / rel)
+        """Delete ``rel``; call for every removal before the writes that may need its place.
+
+        Nothing happens to a path that is not a file or link in the working tree now.
+        """
+        path = self._checked(rel, "remove")
+        directory, _blocker = self._walk_parents(rel)
+        if directory == path.parent and os.path.lexists(path) and not _is_directory(path):
+            self._removed.add(path)
 
     def write(self, rel: str, pieces: Iterable[bytes], mode: int) -> None:
-        dest = self.root / rel
+        dest = self._checked(rel, "write")
         staging_dir = self._staging_dir(rel, dest)
         fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=staging_dir)
         tmp = Path(name)
@@ -159,24 +186,49 @@ class FileUpdate:
             os.fsync(out.fileno())
         os.chmod(tmp, mode)
 
+    def _checked(self, rel: str, verb: str) -> Path:
+        """``rel`` under the root, once it is a path that a tree may hold."""
+        try:
+            check_tree_path(rel)
+        except MalformedObject as exc:
+            raise PathError(f"cannot {verb} {rel!r}: {exc}") from None
+        return self.root / rel
+
+    def _walk_parents(self, rel: str) -> tuple[Path, Path | None]:
+        """The deepest directory (not a link) on the way to ``rel``, and the file or link that
+        stops the walk above ``rel``'s directory (None when the rest is missing or the walk got
+        there)."""
+        directory = self.root
+        for name in rel.split("/")[:-1]:
+            step = directory / name
+            try:
+                if not stat.S_ISDIR(step.lstat().st_mode):
+                    return directory, step
+            except FileNotFoundError:
+                return directory, None
+            directory = step
+        return directory, None
+
     def _staging_dir(self, rel: str, dest: Path) -> Path:
         """The deepest existing directory above ``dest``, after checking nothing is in the way."""
-        if dest.is_dir() and not self._emptied(dest):
+        directory, blocker = self._walk_parents(rel)
+        if blocker is not None and blocker not in self._removed:
+            shown = blocker.relative_to(self.root).as_posix()
+            if blocker.is_symlink():
+                raise PathError(
+                    f"cannot write {rel!r}: {shown!r} is a symbolic link, "
+                    "and files are never written through one"
+                )
+            raise PathError(f"cannot write {rel!r}: the file {shown!r} is in the way")
+        if blocker is None and _is_directory(dest) and not self._emptied(dest):
             raise PathError(f"cannot write {rel!r}: a directory with other files is in the way")
-        directory = dest.parent
-        while not directory.exists():
-            directory = directory.parent
-        if not directory.is_dir():
-            if directory not in self._removed:
-                blocker = directory.relative_to(self.root).as_posix()
-                raise PathError(f"cannot write {rel!r}: the file {blocker!r} is in the way")
-            directory = directory.parent
         return directory
 
     def _emptied(self, directory: Path) -> bool:
-        """Whether removing the files to remove leaves ``directory`` without files."""
-        for dirpath, _dirs, files in os.walk(directory):
-            if any(Path(dirpath, name) not in self._removed for name in files):
+        """Whether removing the files to remove leaves ``directory`` without files or links."""
+        for dirpath, dirs, files in os.walk(directory):
+            linked = [name for name in dirs if os.path.islink(os.path.join(dirpath, name))]
+            if any(Path(dirpath, name) not in self._removed for name in [*files, *linked]):
                 return False
         return True
 
@@ -187,7 +239,7 @@ class FileUpdate:
         touched: set[Path] = set()
         for tmp, dest in self._staged:
             dest.parent.mkdir(parents=True, exist_ok=True)
-            if dest.is_dir():
+            if _is_directory(dest):
                 _remove_empty_tree(dest)
             os.replace(tmp, dest)
             touched.update((tmp.parent, dest.parent))
@@ -206,6 +258,14 @@ class FileUpdate:
             except OSError:
                 return
             directory = directory.parent
+
+
+def _is_directory(path: Path) -> bool:
+    """Whether ``path`` is a directory itself, not a link to one."""
+    try:
+        return stat.S_ISDIR(path.lstat().st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
 
 
 def _remove_empty_tree(directory: Path) -> None:

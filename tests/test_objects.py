@@ -1,4 +1,5 @@
-"""Objects: canonical bytes (same value, same id), exact round trips, and what each points at."""
+"""Objects: canonical bytes (same value, same id), exact round trips, what each points at, and
+which tree entry names are safe as file names."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from modelsync.objects import (
     Tree,
     TreeEntry,
     canonical_json,
+    check_entry_name,
+    check_tree_path,
     json_safe_number,
     object_type,
     references,
@@ -70,6 +73,7 @@ def test_tag_round_trips() -> None:
         (Commit.from_bytes, b'{"type":"commit"}'),
         (ChunkedFile.from_bytes, b'{"type":"file","size":1,"chunks":[["x"]]}'),
         (Tag.from_bytes, b'{"type":"tag","object":"x"}'),
+        (Tree.from_bytes, b'{"type":"tree","entries":[]}'),
     ],
 )
 def test_malformed_bytes_raise_malformed_object(reader: object, data: bytes) -> None:
@@ -108,3 +112,71 @@ def test_json_safe_number_spells_out_non_finite_values() -> None:
     assert json_safe_number(math.nan) == "NaN"
     assert json_safe_number(-math.inf) == "-Infinity"
     assert json_safe_number(0.5) == 0.5
+
+
+SAFE_NAMES = [
+    "a.txt",
+    "café",
+    "a b",
+    ".gitignore",
+    ".modelsyncignore",
+    "modelsync",
+    "...",
+    "x" * 255,
+    "é" * 127,
+]
+UNSAFE_NAMES = [
+    "",
+    ".",
+    "..",
+    "a/b",
+    "/abs",
+    "a\\b",
+    "a\x00b",
+    "line\nbreak",
+    "\x1b[31mred",
+    "\x7f",
+    "\x85",
+    "x" * 256,
+    "é" * 128,
+    "\ud800",
+    ".modelsync",
+    ".MODELSYNC",
+    ".ModelSync",
+    ".modelsync.",
+    ".modelsync ",
+    ".model\u200dsync",
+]
+
+
+@pytest.mark.parametrize("name", SAFE_NAMES)
+def test_ordinary_file_names_are_valid_entry_names(name: str) -> None:
+    assert check_entry_name(name) == name
+
+
+@pytest.mark.parametrize("name", UNSAFE_NAMES)
+def test_names_unsafe_as_one_file_name_are_refused(name: str) -> None:
+    with pytest.raises(MalformedObject, match="invalid tree entry name"):
+        check_entry_name(name)
+
+
+def test_a_tree_path_is_checked_name_by_name() -> None:
+    assert check_tree_path("data/train.csv") == "data/train.csv"
+    for path in ("a//b", "a/", "a/../b", "sub/.modelsync/HEAD"):
+        with pytest.raises(MalformedObject):
+            check_tree_path(path)
+
+
+def test_a_tree_cannot_be_built_with_an_unsafe_name() -> None:
+    with pytest.raises(MalformedObject, match=r"'\.\.'"):
+        Tree({"ok": TreeEntry("blob", OID_A, 1), "..": TreeEntry("tree", OID_B, 0)})
+
+
+def test_stored_tree_bytes_with_an_unsafe_name_do_not_decode() -> None:
+    data = canonical_json(
+        {"type": "tree", "entries": {"../x": TreeEntry("blob", OID_A, 1).to_json()}}
+    )
+    with pytest.raises(MalformedObject):
+        Tree.from_bytes(data)
+    with pytest.raises(MalformedObject):
+        references("tree", data)

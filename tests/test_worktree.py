@@ -162,3 +162,77 @@ def test_file_update_replaces_a_directory_left_with_only_empty_directories(tree:
         update.remove("sub/deep/d.txt")
         update.write("sub", _pieces(b"a file now"), 0o644)
     assert (tree.root / "sub").read_bytes() == b"a file now"
+
+
+def test_a_file_whose_path_no_tree_can_hold_is_not_tracked(tree: WorkTree) -> None:
+    (tree.root / "sub" / "back\\slash").write_text("x")
+    with pytest.raises(PathError, match=r"cannot track 'sub/back\\\\slash'"):
+        tree.expand(["sub"], [])
+
+
+@pytest.mark.parametrize(
+    "rel", ["../x", "/abs/x", "sub/../../x", "", "sub//x", ".modelsync/HEAD", ".MODELSYNC/HEAD"]
+)
+def test_file_update_writes_nothing_outside_the_tree_or_into_the_control_directory(
+    tree: WorkTree, rel: str
+) -> None:
+    before = _snapshot(tree.root.parent)
+    with pytest.raises(PathError, match="cannot write"), FileUpdate(tree.root) as update:
+        update.write("a.txt", _pieces(b"replaced"), 0o644)
+        update.write(rel, _pieces(b"x"), 0o644)
+    assert _snapshot(tree.root.parent) == before
+
+
+def test_file_update_removes_nothing_outside_the_tree(tree: WorkTree) -> None:
+    outside = tree.root.parent / "outside.txt"
+    outside.write_text("keep")
+    with pytest.raises(PathError, match="cannot remove"), FileUpdate(tree.root) as update:
+        update.remove("../outside.txt")
+    assert outside.read_text() == "keep"
+
+
+@pytest.fixture
+def elsewhere(tree: WorkTree) -> Path:
+    """A directory outside the tree, and ``link`` in the tree pointing at it."""
+    target = tree.root.parent / "elsewhere"
+    target.mkdir()
+    (tree.root / "link").symlink_to(target, target_is_directory=True)
+    return target
+
+
+def test_file_update_never_writes_through_a_linked_directory(
+    tree: WorkTree, elsewhere: Path
+) -> None:
+    before = _snapshot(tree.root)
+    with pytest.raises(PathError, match="symbolic link"), FileUpdate(tree.root) as update:
+        update.write("a.txt", _pieces(b"replaced"), 0o644)
+        update.write("link/deeper/x", _pieces(b"x"), 0o644)
+    assert list(elsewhere.iterdir()) == []
+    assert _snapshot(tree.root) == before
+
+
+def test_file_update_leaves_files_below_a_linked_directory_alone(
+    tree: WorkTree, elsewhere: Path
+) -> None:
+    (elsewhere / "x").write_text("not in the tree")
+    with FileUpdate(tree.root) as update:
+        update.remove("link/x")
+    assert (elsewhere / "x").read_text() == "not in the tree"
+
+
+def test_file_update_replaces_a_link_itself(tree: WorkTree, elsewhere: Path) -> None:
+    (elsewhere / "x").write_text("not in the tree")
+    with FileUpdate(tree.root) as update:
+        update.write("link", _pieces(b"a file now"), 0o644)
+    assert not (tree.root / "link").is_symlink()
+    assert (tree.root / "link").read_bytes() == b"a file now"
+    assert (elsewhere / "x").read_text() == "not in the tree"
+
+
+def test_file_update_writes_below_a_link_that_it_removes(tree: WorkTree, elsewhere: Path) -> None:
+    with FileUpdate(tree.root) as update:
+        update.remove("link")
+        update.write("link/x", _pieces(b"in the tree"), 0o644)
+    assert (tree.root / "link").is_dir() and not (tree.root / "link").is_symlink()
+    assert (tree.root / "link/x").read_bytes() == b"in the tree"
+    assert list(elsewhere.iterdir()) == []

@@ -22,7 +22,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
-from ..repo import CONTROL_DIR
+from ..objects import CONTROL_DIR, is_control_dir_name
 from .errors import ApiError, error_response
 from .settings import Settings
 
@@ -107,7 +107,7 @@ def _path_problem(text: str) -> str | None:
     parts = text.split("/")
     if any(part in ("", ".", "..") for part in parts):
         return "it has an empty, '.' or '..' component"
-    if parts[0] == CONTROL_DIR:
+    if is_control_dir_name(parts[0]):
         return f"it is inside the {CONTROL_DIR} control directory"
     return None
 

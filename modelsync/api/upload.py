@@ -21,7 +21,8 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from ..repo import CONTROL_DIR, Repo
+from ..objects import CONTROL_DIR, is_control_dir_name
+from ..repo import Repo
 from .errors import ApiError, bad_request, too_large
 from .schemas import AddOut
 
@@ -162,7 +163,8 @@ def _check_inside(repo: Repo, path: Path) -> None:
     real_parent = path.parent.resolve()
     if not real_parent.is_relative_to(work_tree):
         raise bad_request(f"{path.name!r} would be written outside the repository", "invalid_path")
-    if real_parent.is_relative_to(work_tree / CONTROL_DIR):
+    inside = real_parent.relative_to(work_tree).parts
+    if inside and is_control_dir_name(inside[0]):
         raise bad_request(f"{path.name!r} would be written into {CONTROL_DIR}", "invalid_path")
 
 

@@ -59,12 +59,12 @@ def read_manifest(store: ObjectStore, oid: str) -> CheckpointManifest:
     """A manifest, checked for consistency; a malformed one is ``ObjectCorrupt``."""
     data = store.get(oid)
     if object_type(data) != "checkpoint":
-        raise ObjectCorrupt(oid, "expected a checkpoint manifest")
+        raise ObjectCorrupt(oid, "expected a checkpoint manifest", malformed=True)
     try:
         manifest = CheckpointManifest.from_bytes(data)
         _check_manifest(manifest)
     except MalformedObject as exc:
-        raise ObjectCorrupt(oid, str(exc)) from exc
+        raise ObjectCorrupt(oid, str(exc), malformed=True) from exc
     return manifest
 
 
@@ -179,4 +179,4 @@ def load_checkpoint(
     try:
         return decode_structure(manifest.structure, tensor_at, trusted=trusted)
     except MalformedObject as exc:
-        raise ObjectCorrupt(manifest_id, str(exc)) from exc
+        raise ObjectCorrupt(manifest_id, str(exc), malformed=True) from exc
