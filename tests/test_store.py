@@ -37,6 +37,15 @@ def store(tmp_path: Path) -> Iterator[DiskStore]:
     store.close()
 
 
+@pytest.fixture
+def unattended(tmp_path: Path) -> Iterator[DiskStore]:
+    """A store without background compression: its packs change only when the test says so (a
+    background pass rewrites a ``raw-*`` pack, and a test damaging it would race that pass)."""
+    store = DiskStore(tmp_path / "objects", background_compression=False)
+    yield store
+    store.close()
+
+
 def _pack_files(store: DiskStore) -> list[Path]:
     return sorted(store.pack_dir.glob("*.pack")) if store.pack_dir.is_dir() else []
 
@@ -158,17 +167,48 @@ def test_corrupt_pack_record_is_reported_by_id(store: DiskStore) -> None:
 
 
 @pytest.mark.parametrize("later", [False, True], ids=["compressed", "stored raw"])
-def test_a_truncated_pack_is_reported_by_id(store: DiskStore, later: bool) -> None:
+def test_a_truncated_pack_is_reported_by_id(unattended: DiskStore, later: bool) -> None:
     data = bytes(range(256)) * 64 if not later else os.urandom(1 << 16)
-    with store.batch() as batch:
+    with unattended.batch() as batch:
         oid = batch.put(data, planes=4, compress_later=later)
-    pack = _pack_files(store)[0]
+    (pack,) = _pack_files(unattended)
     os.truncate(pack, pack.stat().st_size - 10)
-    fresh = DiskStore(store.root)
+    fresh = DiskStore(unattended.root)
     with pytest.raises(ObjectCorrupt, match=f"{oid}.*truncated"):
         fresh.get(oid)
     with pytest.raises(ObjectCorrupt, match=f"{oid}.*truncated"):
         fresh.read_into(oid, memoryview(bytearray(len(data))))
+
+
+def _truncated_raw_pack(store: DiskStore, *objects: bytes) -> tuple[list[str], Path]:
+    """``objects`` stored raw (to be compressed later) in one pack cut short by 10 bytes."""
+    with store.batch() as batch:
+        oids = [batch.put(data, planes=4, compress_later=True) for data in objects]
+    (pack,) = _pack_files(store)
+    os.truncate(pack, pack.stat().st_size - 10)
+    return oids, pack
+
+
+def test_compression_leaves_a_truncated_pack_as_it_is_and_names_the_object(
+    unattended: DiskStore,
+) -> None:
+    (oid,), pack = _truncated_raw_pack(unattended, os.urandom(1 << 16))
+    damaged = pack.read_bytes()
+    with pytest.raises(ObjectCorrupt, match=f"{oid}.*{pack.stem} is truncated"):
+        unattended.compress_deferred()
+    assert _pack_files(unattended) == [pack]
+    assert pack.read_bytes() == damaged
+    with pytest.raises(ObjectCorrupt, match=f"{oid}.*truncated"):
+        DiskStore(unattended.root).get(oid)
+
+
+def test_removing_objects_leaves_a_truncated_pack_as_it_is(unattended: DiskStore) -> None:
+    first = os.urandom(1000)
+    (drop, cut), pack = _truncated_raw_pack(unattended, first, os.urandom(1 << 16))
+    with pytest.raises(ObjectCorrupt, match=f"{cut}.*truncated"):
+        unattended.remove({drop})
+    assert _pack_files(unattended) == [pack]
+    assert DiskStore(unattended.root).get(drop) == first
 
 
 def test_iter_ids_lists_loose_and_packed_objects(store: DiskStore) -> None:
@@ -193,6 +233,19 @@ def test_stale_temporaries_are_removed_but_fresh_ones_are_kept(store: DiskStore)
     store.pack_dir.mkdir(parents=True)
     stale = store.pack_dir / "tmp-crashed.pack"
     fresh = store.pack_dir / "tmp-writing.pack"
+    for path in (stale, fresh):
+        path.write_bytes(b"partial")
+    old = time.time() - STALE_AFTER - 60
+    os.utime(stale, (old, old))
+    assert store.remove_stale_temporaries() == 1
+    assert not stale.exists()
+    assert fresh.exists()
+
+
+def test_a_stale_temporary_pack_index_is_removed(store: DiskStore) -> None:
+    store.pack_dir.mkdir(parents=True)
+    stale = store.pack_dir / ".pack-0123.idx.k2j3h4.tmp"  # what atomic_write leaves on a crash
+    fresh = store.pack_dir / ".pack-4567.idx.a8b9c0.tmp"
     for path in (stale, fresh):
         path.write_bytes(b"partial")
     old = time.time() - STALE_AFTER - 60

@@ -20,15 +20,25 @@ from .common import (
 )
 
 
-def fsck(json_output: JsonOption = False, repo_path: RepoOption = None) -> None:
+def fsck(
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair", help="Remove the lock files left by writers that are no longer running."
+        ),
+    ] = False,
+    json_output: JsonOption = False,
+    repo_path: RepoOption = None,
+) -> None:
     """Verify every stored object, and that everything refs reach exists.
 
-    Exits non-zero, naming each object by id, when something is corrupt or missing.
+    Exits non-zero, naming each object by id, when something is corrupt or missing. Lock files
+    whose writers are gone are listed (the next writer removes them by itself).
 
-    Example: modelsync fsck --json
+    Example: modelsync fsck --repair --json
     """
     with repository(repo_path) as repo, progress_bar("Checking objects") as progress:
-        report = repo.fsck(progress=progress)
+        report = repo.fsck(progress=progress, repair=repair)
     if json_output:
         print_json(report.to_json())
     else:
@@ -38,9 +48,16 @@ def fsck(json_output: JsonOption = False, repo_path: RepoOption = None) -> None:
             console.print(Text(f"missing object {oid} ({context})", style="red"))
         for name in report.dangling_refs:
             console.print(Text(f"dangling ref {name}: it points at a missing object", style="red"))
+        for path, why in report.damaged_files:
+            console.print(Text(f"damaged file {path}: {why}", style="red"))
+        for path, why in report.stale_locks:
+            if report.repaired:
+                console.print(f"removed stale lock {path}: {why}")
+            else:
+                console.print(f"stale lock {path}: {why}; 'modelsync fsck --repair' removes it")
         console.print(f"checked {report.checked} objects")
     if not report.ok:
-        problems = len(report.corrupt) + len(report.missing) + len(report.dangling_refs)
+        problems = len(report.problems())
         exit_with_error(f"fsck found {problems} problem{'s' if problems != 1 else ''}")
 
 
@@ -61,7 +78,9 @@ def gc(
 ) -> None:
     """Remove objects that no branch, tag, HEAD or staged file reaches.
 
-    Unreachable objects younger than an hour are kept unless --prune-now is given.
+    Unreachable objects younger than an hour are kept unless --prune-now is given. Removes
+    nothing, and exits non-zero naming it, when an object that history hangs from is corrupt or
+    missing: run fsck. Also removes lock files whose writers are no longer running.
 
     Example: modelsync gc --dry-run --prune-now
     """
@@ -77,6 +96,8 @@ def gc(
         console.print(f"would remove {count} unreachable objects ({size})")
         return
     console.print(f"removed {report.removed} unreachable objects ({size})")
+    for path, why in report.stale_locks:
+        console.print(f"removed stale lock {path}: {why}")
     compressed = report.compressed
     if compressed.objects:
         console.print(
@@ -87,6 +108,8 @@ def gc(
 
 def reindex(repo_path: RepoOption = None) -> None:
     """Rebuild the SQLite catalog from the commits that refs reach.
+
+    A catalog file SQLite cannot read is first moved aside, as index.db.corrupt-TIME.
 
     Example: modelsync reindex
     """

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
@@ -78,6 +79,11 @@ class ObjectStore(ObjectWriter, Protocol):
     def refresh(self) -> None: ...
 
     def remove_stale_temporaries(self) -> int: ...
+
+    def check_files(self, corrupt: Collection[str] = ()) -> list[tuple[Path, str]]:
+        """The damaged files of the store, each with what is wrong (fsck): those that hold any
+        of the ``corrupt`` objects, and those damaged whatever objects they hold."""
+        ...
 
     def close(self) -> None: ...
 

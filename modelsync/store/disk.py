@@ -6,10 +6,16 @@ Layout under ``.modelsync/objects/``::
     pack/<name>.pack     records of [codec byte][payload], back to back
     pack/<name>.idx      the pack's index: sorted (id, offset, length); its presence makes the
                          pack visible, so a crash mid-pack leaves only an unreferenced .pack
+    pack/tmp-<owner>-<uuid>.pack
+                         a pack being written; ``<owner>`` (``owner.Owner.token``) names the
+                         writing process, so once it is gone the next batch or gc removes it
 
 Objects put outside a batch are loose files, fsync'd one by one. A batch gathers many objects
 into one pack written with a single fsync, which is what checkpoints and large files use.
-Every read decodes the payload and checks that its SHA-256 is the id it was asked for.
+Every read decodes the payload and checks that its SHA-256 is the id it was asked for; fsck
+also holds each pack to its index (``check_files``): ids in order, records back to back from
+the pack's first byte to its last, so a cut or damaged pack or index is named, not only the
+objects it hides.
 
 Store first, compress later: a batch may write objects raw (codec ``DEFERRED``) when compressing
 them would hold up the writer. Their pack is named ``raw-*``; ``compress_deferred`` (run by a
@@ -27,7 +33,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from types import TracebackType
@@ -36,6 +42,7 @@ from typing import BinaryIO
 from ..errors import ObjectCorrupt, ObjectMissing
 from ..fileio import atomic_output, atomic_write
 from ..hashing import BytesLike, is_oid, sha256_hex
+from ..owner import Liveness, Owner, liveness
 from .background import BackgroundCompressor
 from .base import CompressionReport
 from .compression import (
@@ -112,6 +119,7 @@ class DiskStore:
         self._rewriting = threading.Lock()
         self._background: BackgroundCompressor | None = None
         self._closed = False  # a closed store starts no more background passes
+        self._swept = False  # the first batch removes the unfinished packs of dead writers
 
     # ----------------------------------------------------------------- reading
     def _loose_path(self, oid: str) -> Path:
@@ -309,6 +317,8 @@ class DiskStore:
         return memoryview(buffer)[:size]
 
     def has(self, oid: str) -> bool:
+        if not is_oid(oid):  # a ref's garbage, say: no object, and no path to look up
+            return False
         self._ensure_loaded()
         return self._locate(oid) is not None or self._loose_path(oid).is_file()
 
@@ -359,6 +369,38 @@ class DiskStore:
                 if is_oid(oid) and oid not in seen:
                     yield oid
 
+    # ---------------------------------------------------------------- checking
+    def check_files(self, corrupt: Collection[str] = ()) -> list[tuple[Path, str]]:
+        """The damaged pack files, each with what is wrong (fsck names them beside the objects
+        they hold): an index that is cut short, not an index, out of order or describing
+        records that do not lie back to back; a pack missing, cut short or longer than its
+        index says; and each pack holding any of the ``corrupt`` objects.
+
+        A ``.pack`` without its index is a write that never finished, no damage: nothing refers
+        to it (``remove_stale_temporaries``).
+        """
+        damaged: list[tuple[Path, str]] = []
+        suspects = set(corrupt)
+        if not self.pack_dir.is_dir():
+            return damaged
+        for idx_path in sorted(self.pack_dir.glob("*.idx")):
+            try:
+                data = idx_path.read_bytes()
+            except FileNotFoundError:
+                continue  # removed by a rewrite meanwhile
+            pack_path = idx_path.with_suffix(".pack")
+            index = _read_index(data)
+            if isinstance(index, str):
+                problem: tuple[Path, str] | None = (idx_path, index)
+            else:
+                problem = _pack_damage(pack_path, index)
+                held = sum(1 for oid in suspects if oid in index)
+                if problem is None and held:
+                    problem = (pack_path, f"{held} of its objects do not match their ids")
+            if problem is not None and idx_path.exists():  # else a rewrite removed the pack
+                damaged.append(problem)
+        return damaged
+
     # ----------------------------------------------------------------- writing
     @property
     def executor(self) -> ThreadPoolExecutor:
@@ -390,6 +432,10 @@ class DiskStore:
         return self.executor.submit(self.put, data, planes=planes)
 
     def batch(self) -> PackBatch:
+        with self._lock:
+            sweep, self._swept = not self._swept, True
+        if sweep:
+            self._remove_dead_writers_packs()
         return PackBatch(self)
 
     def _register_pack(self, name: str, entries: dict[str, tuple[int, int]]) -> None:
@@ -480,7 +526,9 @@ class DiskStore:
 
         Returns False, changing nothing, when another process holds the pack (it is being
         rewritten there) or it is already gone. A deferred object whose bytes do not match its
-        id is copied as it is (marked raw): fsck still reports it, and no pass retries it.
+        id is copied as it is (marked raw): fsck still reports it, and no pass retries it. A
+        pack shorter than its index says raises ``ObjectCorrupt`` and stays as it is: copying
+        a cut record would turn "pack truncated" into a corrupt object in a pack that is not.
         """
         try:
             fd = os.open(self.pack_dir / f"{name}.pack", os.O_RDONLY)
@@ -505,6 +553,8 @@ class DiskStore:
                     if should_stop is not None and should_stop():
                         raise _Stopped
                     record = os.pread(fd, length, offset)
+                    if len(record) != length:
+                        raise ObjectCorrupt(oid, f"pack {name} is truncated")
                     if record[:1] == bytes([DEFERRED]) and len(record) >= 2:
                         report.bytes_before += length
                         report.objects += 1
@@ -555,23 +605,42 @@ class DiskStore:
     def remove_stale_temporaries(self) -> int:
         """Unfinished packs and temp files left by a crash: nothing refers to them.
 
-        Only those untouched for ``STALE_AFTER`` seconds: a younger one may belong to a writer
-        that is still running (a batch being filled, a pack whose index is being written).
+        A ``tmp-*.pack`` goes as soon as its name says its writer is gone, and stays while that
+        writer runs. Any other (its writer on another host, or not named: a loose object's temp
+        file, a pack whose index was never written) goes only once untouched for
+        ``STALE_AFTER`` seconds: a younger one may belong to a writer that is still running.
         """
         cutoff = time.time() - STALE_AFTER
         count = 0
         for path in self._temporaries():
+            writer = _pack_writer(path.name)
             with contextlib.suppress(FileNotFoundError):
-                if path.stat().st_mtime < cutoff:
+                if writer is Liveness.GONE or (
+                    writer is Liveness.UNKNOWN and path.stat().st_mtime < cutoff
+                ):
                     path.unlink()
                     count += 1
         return count
+
+    def _remove_dead_writers_packs(self) -> None:
+        """Remove the ``tmp-*.pack`` files whose writers are gone: what a crash left goes with
+        the next writer, at the cost of one listing of ``pack/`` per store."""
+        try:
+            names = os.listdir(self.pack_dir)
+        except FileNotFoundError:
+            return
+        for name in names:
+            if name.startswith(_TMP_PREFIX) and _pack_writer(name) is Liveness.GONE:
+                with contextlib.suppress(FileNotFoundError):
+                    (self.pack_dir / name).unlink()
 
     def _temporaries(self) -> Iterator[Path]:
         if self.pack_dir.is_dir():
             for path in self.pack_dir.iterdir():
                 orphan_pack = path.suffix == ".pack" and not path.with_suffix(".idx").exists()
-                if path.name.startswith(_TMP_PREFIX) or orphan_pack:
+                # ``atomic_write``'s temp file of a pack index (``.<name>.idx.<random>.tmp``)
+                unfinished_index = path.name.startswith(".") and path.suffix == ".tmp"
+                if path.name.startswith(_TMP_PREFIX) or orphan_pack or unfinished_index:
                     yield path
         if self.root.is_dir():
             for fanout in self.root.iterdir():
@@ -593,6 +662,49 @@ class DiskStore:
             if self._executor is not None:
                 self._executor.shutdown(wait=True)
                 self._executor = None
+
+
+def _temporary_pack_name() -> str:
+    return f"{_TMP_PREFIX}{Owner.current().token()}-{uuid.uuid4().hex}.pack"
+
+
+def _pack_writer(name: str) -> Liveness:
+    """Whether the process writing the temporary pack ``name`` still runs (UNKNOWN for any
+    other file, and for a pack named by a writer elsewhere or before names had owners)."""
+    if not (name.startswith(_TMP_PREFIX) and name.endswith(".pack")):
+        return Liveness.UNKNOWN
+    token, _, _unique = name[len(_TMP_PREFIX) : -len(".pack")].rpartition("-")
+    owner = Owner.from_token(token)
+    return liveness(owner) if owner is not None else Liveness.UNKNOWN
+
+
+def _read_index(data: bytes) -> PackIndex | str:
+    """The index a ``.idx`` file's bytes hold, or what is wrong with them."""
+    if not data.startswith(_IDX_MAGIC):
+        return "not a pack index: its first line is wrong"
+    try:
+        index = PackIndex(data[len(_IDX_MAGIC) :])
+    except ValueError:
+        return "cut short: its last entry is incomplete"
+    if not index.in_order():
+        return "its ids are out of order"
+    return index
+
+
+def _pack_damage(pack_path: Path, index: PackIndex) -> tuple[Path, str] | None:
+    """What is wrong with a pack, or its index, given that the index reads; None if nothing."""
+    end = index.extent()
+    if end is None:
+        return pack_path.with_suffix(".idx"), "its records overlap or leave gaps in the pack"
+    try:
+        size = pack_path.stat().st_size
+    except FileNotFoundError:
+        return pack_path, f"missing: its index lists {len(index)} objects"
+    if size < end:
+        return pack_path, f"cut short: {size} bytes, its index needs {end}"
+    if size > end:
+        return pack_path, f"its last {size - end} bytes are in no entry of its index"
+    return None
 
 
 def _fdatasync(fd: int) -> None:
@@ -672,7 +784,7 @@ class PackBatch:
                 self._deferred = True
             if self._file is None:
                 self._store.pack_dir.mkdir(parents=True, exist_ok=True)
-                self._tmp_path = self._store.pack_dir / f"{_TMP_PREFIX}{uuid.uuid4().hex}.pack"
+                self._tmp_path = self._store.pack_dir / _temporary_pack_name()
                 self._file = open(self._tmp_path, "wb")  # noqa: SIM115 - closed in close/abort
             offset = self._offset
             self._offset += length
@@ -767,6 +879,9 @@ class PackBatch:
         self._closed = True
         try:
             self._publish()
+        except BaseException:
+            self._discard_file()
+            raise
         finally:
             self._ended()
 
@@ -778,11 +893,22 @@ class PackBatch:
         self._file.close()
         prefix = DEFERRED_PREFIX if self._deferred else PACK_PREFIX
         name = f"{prefix}{uuid.uuid4().hex}"
-        os.replace(self._tmp_path, self._store.pack_dir / f"{name}.pack")
-        atomic_write(
-            self._store.pack_dir / f"{name}.idx", _IDX_MAGIC + encode_entries(self._entries)
-        )
+        pack = self._store.pack_dir / f"{name}.pack"
+        os.replace(self._tmp_path, pack)
+        self._tmp_path = pack  # until its index exists, a failure leaves it unreferenced
+        atomic_write(pack.with_suffix(".idx"), _IDX_MAGIC + encode_entries(self._entries))
+        self._tmp_path = None
         self._store._register_pack(name, self._entries)
+
+    def _discard_file(self) -> None:
+        """Close and remove the pack being written, which nothing refers to (a failed write,
+        sync or rename leaves no file behind); a pack whose index exists stays."""
+        if self._file is not None:
+            self._file.close()
+        path = self._tmp_path
+        if path is not None and not path.with_suffix(".idx").exists():
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
 
     def _ended(self) -> None:
         if self._counted:
@@ -796,9 +922,5 @@ class PackBatch:
             future.cancel()
         wait(self._futures)
         self._finish_syncs(check=False)
-        if self._file is not None:
-            self._file.close()
-        if self._tmp_path is not None:
-            with contextlib.suppress(FileNotFoundError):
-                self._tmp_path.unlink()
+        self._discard_file()
         self._ended()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import Future
+from pathlib import Path
 from types import TracebackType
 
 from ..errors import ObjectCorrupt, ObjectMissing
@@ -84,6 +85,9 @@ class MemoryStore:
 
     def remove_stale_temporaries(self) -> int:
         return 0
+
+    def check_files(self, corrupt: Collection[str] = ()) -> list[tuple[Path, str]]:
+        return []  # no files
 
     def close(self) -> None:
         return None

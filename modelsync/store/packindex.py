@@ -10,6 +10,7 @@ the id's first byte (git's fan-out, built on first lookup with one slice).
 from __future__ import annotations
 
 import bisect
+import itertools
 import struct
 from collections.abc import Iterator, Mapping
 
@@ -83,6 +84,23 @@ class PackIndex(Mapping[str, tuple[int, int]]):
 
     def __len__(self) -> int:
         return self._count
+
+    def in_order(self) -> bool:
+        """Whether the ids are strictly increasing, as written (lookups rely on it)."""
+        return all(a < b for a, b in itertools.pairwise(self.ids()))
+
+    def extent(self) -> int | None:
+        """Where the last record ends, if the records lie back to back from offset 0 as a pack
+        is written; None if they leave a gap or overlap (the index is damaged)."""
+        entries = self._entries
+        starts = range(_ID_SIZE, len(entries), ENTRY.size)
+        spans = sorted(_LOCATION.unpack_from(entries, at) for at in starts)
+        end = 0
+        for offset, length in spans:
+            if offset != end:
+                return None
+            end += length
+        return end
 
 
 def encode_entries(locations: Mapping[str, tuple[int, int]]) -> bytes:
