@@ -23,30 +23,40 @@ import functools
 import heapq
 import os
 import shutil
+import sqlite3
 import stat
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import catalogsync
 from .config import Config
-from .db import Catalog
+from .db import Catalog, PendingNote
 from .errors import (
+    CatalogWarning,
     InvalidRefName,
+    ModelSyncError,
     NothingToCommit,
     ObjectCorrupt,
     ObjectError,
+    PathError,
     RefConflict,
+    RepositoryCorrupt,
     RepositoryExists,
     RepositoryNotFound,
+    RepositoryWarning,
     UnknownRevision,
     UsageError,
     WorkingTreeDirty,
 )
 from .files import entry_kind_for_size, hash_file, iter_content, store_file
+from .hashing import is_oid
 from .index import Index, IndexEntry, file_mode
 from .objects import (
+    CONTROL_DIR,
     EXECUTABLE_MODE,
     TREE_MODE,
     Commit,
@@ -55,12 +65,14 @@ from .objects import (
     Tag,
     Tree,
     TreeEntry,
+    check_tree_path,
     object_type,
 )
 from .refs import (
     BRANCH_PREFIX,
     HEAD,
     RUN_BRANCH_PREFIX,
+    SYMREF_PREFIX,
     TAG_PREFIX,
     LockedRef,
     RefContainer,
@@ -80,7 +92,6 @@ if TYPE_CHECKING:
 
 __all__ = ["CONTROL_DIR", "ENV_REPO", "Repo", "StatusReport"]
 
-CONTROL_DIR = ".modelsync"
 ENV_REPO = "MODELSYNC_DIR"
 WORKING_KINDS = ("blob", "file")
 """Tree entry kinds that are files in the working tree."""
@@ -110,7 +121,11 @@ class Repo:
         self.config = Config.load(control_dir / "config.toml")
         self.store: ObjectStore = DiskStore(control_dir / "objects")
         self.refs = RefContainer(control_dir, lock_timeout=self.config.core.lock_timeout)
-        self.catalog = Catalog(control_dir / "index.db")
+        self.catalog = Catalog(
+            control_dir / "index.db",
+            fill=lambda conn: catalogsync.fill(self, conn),
+            catch_up=lambda conn, notes: catalogsync.catch_up(self, conn, notes),
+        )
         self.work = WorkTree(work_tree, CONTROL_DIR)
         self.resolver = Resolver(
             refs=self.refs,
@@ -197,26 +212,26 @@ class Repo:
     def _read_typed(self, oid: str, kind: str) -> bytes:
         data = self.store.get(oid)
         if object_type(data) != kind:
-            raise ObjectCorrupt(oid, f"expected a {kind}")
+            raise ObjectCorrupt(oid, f"expected a {kind}", malformed=True)
         return data
 
     def read_commit(self, oid: str) -> Commit:
         try:
             return Commit.from_bytes(self._read_typed(oid, "commit"))
         except MalformedObject as exc:
-            raise ObjectCorrupt(oid, str(exc)) from exc
+            raise ObjectCorrupt(oid, str(exc), malformed=True) from exc
 
     def read_tree(self, oid: str) -> Tree:
         try:
             return Tree.from_bytes(self._read_typed(oid, "tree"))
         except MalformedObject as exc:
-            raise ObjectCorrupt(oid, str(exc)) from exc
+            raise ObjectCorrupt(oid, str(exc), malformed=True) from exc
 
     def read_tag(self, oid: str) -> Tag:
         try:
             return Tag.from_bytes(self._read_typed(oid, "tag"))
         except MalformedObject as exc:
-            raise ObjectCorrupt(oid, str(exc)) from exc
+            raise ObjectCorrupt(oid, str(exc), malformed=True) from exc
 
     def peel(self, oid: str) -> str:
         """The commit an id names: itself, or the target of an annotated tag."""
@@ -272,18 +287,24 @@ class Repo:
     def write_tree(
         self, files: dict[str, TreeEntry], writer: Batch | ObjectStore | None = None
     ) -> str:
-        """Write nested trees for a flat ``{path: entry}`` map; return the root tree id."""
+        """Write nested trees for a flat ``{path: entry}`` map; return the root tree id.
+
+        Every path is checked before the first tree is written: PathError for a name no tree
+        may hold (``objects.check_entry_name``), UsageError for a file where a directory is.
+        """
         target = writer or self.store
         root: dict[str, object] = {}
         for path, entry in files.items():
             node = root
-            parts = path.split("/")
-            for part in parts[:-1]:
+            *directories, name = _tree_path_names(path)
+            for part in directories:
                 child = node.setdefault(part, {})
                 if not isinstance(child, dict):
                     raise UsageError(f"{path!r} conflicts with the file {part!r}")
                 node = child
-            node[parts[-1]] = entry
+            if isinstance(node.get(name), dict):
+                raise UsageError(f"{path!r} conflicts with the directory of the same name")
+            node[name] = entry
         return self._write_node(root, target)
 
     def _write_node(self, node: dict[str, object], writer: Batch | ObjectStore) -> str:
@@ -453,7 +474,11 @@ class Repo:
         allow_empty: bool = False,
         meta: dict[str, object] | None = None,
     ) -> str:
-        """Commit the staging area onto the current branch (or detached HEAD)."""
+        """Commit the staging area onto the current branch (or detached HEAD).
+
+        A failure before the branch moves raises and changes nothing; once it has moved the
+        commit is made, and what fails after (indexing it, syncing the ref) is only a warning.
+        """
         if not message.strip():
             raise UsageError("empty commit message; pass -m MESSAGE")
         files = self._index().tree_entries()
@@ -467,8 +492,8 @@ class Repo:
                 tree = self.write_tree(files, writer=batch)
             if head is not None and not allow_empty and self.read_commit(head).tree == tree:
                 raise NothingToCommit("nothing to commit: the staged files match HEAD")
-            oid, commit = self._write_commit(ref, tree, message, None, meta, None, None)
-        self._record_commit(oid, commit)
+            oid, commit, note = self._write_commit(ref, tree, message, None, meta, None, None)
+        self._record_commit(oid, commit, note)
         return oid
 
     def _stored_only_entries(self, commit_oid: str) -> dict[str, TreeEntry]:
@@ -493,15 +518,16 @@ class Repo:
 
         ``ref`` is ``HEAD`` or a full ref name (``refs/heads/runs/foo``). ``parents`` default to
         the ref's current commit; with ``expected_old``, RefConflict if the ref holds another;
-        with ``create``, RefConflict if the ref exists at all.
+        with ``create``, RefConflict if the ref exists at all. It raises only when the ref has
+        not moved: what fails after (indexing the commit, syncing the ref) is a warning.
         """
         with self.refs.locked(ref) as held:
             if create and held.oid is not None:
                 raise RefConflict(f"{held.name} already exists")
-            oid, commit = self._write_commit(
+            oid, commit, note = self._write_commit(
                 held, tree, message, parents, meta, expected_old, timestamp
             )
-        self._record_commit(oid, commit)
+        self._record_commit(oid, commit, note)
         return oid
 
     def _write_commit(
@@ -513,7 +539,9 @@ class Repo:
         meta: dict[str, object] | None,
         expected_old: str | None,
         timestamp: float | None,
-    ) -> tuple[str, Commit]:
+    ) -> tuple[str, Commit, PendingNote]:
+        """Write the commit and move ``ref`` to it; until it is indexed, a note says the
+        catalog may lack it (``catalogsync``)."""
         old = ref.oid
         if expected_old is not None and old != expected_old:
             raise RefConflict(f"{ref.name} moved while committing; try again")
@@ -526,13 +554,45 @@ class Repo:
             meta=dict(meta or {}),
         )
         oid = self.store.put(commit.to_bytes())
-        ref.set(oid)
-        return oid, commit
+        note = self.catalog.note_pending(ref.name)
+        try:
+            ref.set(oid)
+        except BaseException as exc:
+            if not self._ref_holds(ref.name, oid):
+                note.remove()  # the ref did not move: nothing changed
+                raise
+            if not isinstance(exc, OSError):
+                raise
+            # Renamed into place, then syncing its directory failed: the ref moved, so the
+            # commit is made (a power cut could still undo it).
+            warnings.warn(
+                f"{ref.name} points at the new commit {oid[:12]}, but syncing that to disk "
+                f"failed ({exc}): a power cut could undo it",
+                RepositoryWarning,
+                stacklevel=4,
+            )
+        return oid, commit, note
 
-    def _record_commit(self, oid: str, commit: Commit) -> None:
-        run_files = self.run_files(commit)
-        with self.catalog.write() as conn:
-            self.catalog.record_commit(conn, oid, commit, run_files)
+    def _ref_holds(self, name: str, oid: str) -> bool:
+        try:
+            return self.refs.read_raw(name) == oid
+        except OSError:
+            return False
+
+    def _record_commit(self, oid: str, commit: Commit, note: PendingNote) -> None:
+        """Index a commit whose ref has moved, and any ancestor the catalog lacks.
+
+        The commit is made whatever happens here: a failure is a CatalogWarning, and the note
+        it leaves makes the next command that opens the catalog index the commit.
+        """
+        try:
+            run_files = self.run_files(commit)
+            with self.catalog.write() as conn:
+                catalogsync.index_commit(self, conn, oid, commit, run_files)
+        except (ModelSyncError, OSError, sqlite3.Error) as exc:
+            warnings.warn(catalogsync.lag_warning(oid, exc), CatalogWarning, stacklevel=3)
+            return
+        note.remove()
 
     def run_files(self, commit: Commit) -> dict[str, bytes]:
         """A run commit's files that the catalog indexes it by (none for other commits)."""
@@ -704,10 +764,10 @@ class Repo:
                 )
 
     def _untracked_in_the_way(self, index: Index, rel: str) -> bool:
-        """Whether writing ``rel`` would destroy a file the index does not know."""
+        """Whether writing ``rel`` would destroy a file (or link) the index does not know."""
         path = self.work_tree / rel
-        if not path.is_dir():
-            return path.exists()
+        if path.is_symlink() or not path.is_dir():
+            return os.path.lexists(path)
         for dirpath, _dirs, files in os.walk(path):
             base = Path(dirpath).relative_to(self.work_tree).as_posix()
             if any(f"{base}/{name}" not in index.entries for name in files):
@@ -850,10 +910,29 @@ class Repo:
         return load_checkpoint(self, rev, map_location, trusted=trusted)
 
     # ------------------------------------------------------- fsck, gc, index
-    def _roots(self) -> list[tuple[str, str]]:
-        roots = [("commit", oid) for oid in self.refs.items(BRANCH_PREFIX).values()]
-        for oid in self.refs.items(TAG_PREFIX).values():
-            roots.append(("tag" if self._is_tag(oid) else "commit", oid))
+    def _roots(self, report: FsckReport | None = None) -> list[tuple[str, str]]:
+        """What everything kept hangs from: refs, HEAD and the staged files.
+
+        A ref holding no object id goes into ``report``; without one it raises
+        RepositoryCorrupt, since all it reached would look unreachable.
+        """
+        roots: list[tuple[str, str]] = []
+        unreadable: list[str] = []
+        for name in [*self.refs.keys(BRANCH_PREFIX), *self.refs.keys(TAG_PREFIX)]:
+            raw = self.refs.read_raw(name)
+            if raw is None or raw.startswith(SYMREF_PREFIX):
+                continue  # deleted meanwhile, or it names a ref that is a root itself
+            if not is_oid(raw):
+                unreadable.append(name)
+            elif name.startswith(TAG_PREFIX) and self._is_tag(raw):
+                roots.append(("tag", raw))
+            else:
+                roots.append(("commit", raw))
+        if unreadable:
+            if report is None:
+                raise RepositoryCorrupt([f"ref {name} holds no object id" for name in unreadable])
+            for name in unreadable:
+                report.add_dangling_ref(name)
         head = self.head_commit()
         if head is not None:
             roots.append(("commit", head))
@@ -861,22 +940,35 @@ class Repo:
         return roots
 
     def reachable(self, report: FsckReport | None = None) -> set[str]:
-        """Every object id reachable from refs, HEAD and the index."""
+        """Every object id reachable from refs, HEAD and the index.
+
+        What cannot be read goes into ``report``; without one, RepositoryCorrupt names it.
+        """
         from .maintenance import reachable
 
-        return reachable(self.store, self._roots(), report)
+        return reachable(self.store, self._roots(report), report)
 
-    def fsck(self, progress: Progress | None = None) -> FsckReport:
-        """Verify every stored object's hash, and that every ref and tree entry resolves."""
-        from .maintenance import FsckReport, verify_objects
+    def fsck(self, progress: Progress | None = None, *, repair: bool = False) -> FsckReport:
+        """Verify every stored object's hash, and that every ref and tree entry resolves;
+        list the lock files whose writers are gone (``repair``: remove them)."""
+        from .maintenance import (
+            FsckReport,
+            lock_files,
+            remove_stale_locks,
+            stale_locks,
+            verify_objects,
+        )
 
         report = FsckReport()
         verify_objects(self.store, report, progress)
         for name in [HEAD, *self.refs.keys(BRANCH_PREFIX), *self.refs.keys(TAG_PREFIX)]:
             raw = self.refs.read_raw(self.refs.follow(name))
             if raw is not None and not self.store.has(raw):
-                report.dangling_refs.append(name)
+                report.add_dangling_ref(name)
         self.reachable(report)
+        locks = lock_files(self.control_dir)
+        report.stale_locks = remove_stale_locks(locks) if repair else stale_locks(locks)
+        report.repaired = repair
         return report
 
     def gc(
@@ -888,14 +980,21 @@ class Repo:
     ) -> GcReport:
         """Remove objects no ref, tag, HEAD or staged file can reach, once older than ``grace``
         seconds (default ``maintenance.DEFAULT_GRACE``: another process may be about to commit
-        them); ``grace=0`` prunes now."""
-        from .maintenance import DEFAULT_GRACE, collect_garbage
+        them); ``grace=0`` prunes now. Then remove the lock files whose writers are gone.
+
+        RepositoryCorrupt, removing nothing, when a ref or an object on the way down from the
+        roots cannot be read: what it refers to would look unreachable.
+        """
+        from .maintenance import DEFAULT_GRACE, collect_garbage, lock_files, remove_stale_locks
 
         if grace is None:
             grace = DEFAULT_GRACE
-        return collect_garbage(
-            self.store, self.reachable(), dry_run=dry_run, progress=progress, grace=grace
+        report = collect_garbage(
+            self.store, self._roots(), dry_run=dry_run, progress=progress, grace=grace
         )
+        if not dry_run:
+            report.stale_locks = remove_stale_locks(lock_files(self.control_dir))
+        return report
 
     def all_commits(self) -> Iterator[tuple[str, Commit]]:
         """Every commit reachable from HEAD or any branch or tag, each once."""
@@ -918,16 +1017,27 @@ class Repo:
         """Rebuild the SQLite catalog from objects and refs; returns the commits indexed.
 
         Every commit is read before the catalog changes, in one transaction, so readers see the
-        old catalog or the new one, and a missing object leaves the old one in place.
+        old catalog or the new one, and a missing object leaves the old one in place. A catalog
+        SQLite cannot read is moved aside first (``Catalog.rebuild``).
         """
         commits = list(self.all_commits())
-        with self.catalog.write() as conn:
-            self.catalog.clear_tables(conn)
+
+        def fill(conn: sqlite3.Connection) -> int:
             for done, (oid, commit) in enumerate(commits, 1):
                 self.catalog.record_commit(conn, oid, commit, self.run_files(commit))
                 if progress:
                     progress(done, len(commits))
-        return len(commits)
+            return len(commits)
+
+        return self.catalog.rebuild(fill)
+
+
+def _tree_path_names(path: str) -> list[str]:
+    """The names along a flat tree path; PathError for a path that no tree may hold."""
+    try:
+        return check_tree_path(path).split("/")
+    except MalformedObject as exc:
+        raise PathError(f"cannot commit {path!r}: {exc}") from None
 
 
 def _working_kinds(files: dict[str, TreeEntry]) -> dict[str, TreeEntry]:

@@ -33,9 +33,9 @@ import traceback
 import warnings
 from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .datasets import fingerprint
 from .environment import capture_environment
@@ -43,10 +43,12 @@ from .errors import (
     ModelSyncError,
     ReadOnlyRepository,
     RefConflict,
+    RefLocked,
     TrackingError,
     TrackingWarning,
     UnknownRun,
     UsageError,
+    shorten,
 )
 from .files import store_file
 from .metadata import (
@@ -61,7 +63,7 @@ from .metadata import (
 from .metric_writer import MetricWriter
 from .metrics import check_metric_key, to_metric_value
 from .names import check_label, check_run_name, generate_run_name
-from .objects import FILE_MODE, TreeEntry
+from .objects import FILE_MODE, EntryKind, MalformedObject, TreeEntry, check_tree_path
 from .params import flatten, json_safe
 from .refs import BRANCH_PREFIX, RUN_BRANCH_PREFIX
 from .repo import Repo
@@ -73,8 +75,12 @@ from .runindex import (
     last_step_of,
     write_params,
 )
+from .runrow import effective_status
 from .runs import DATASETS_FILE, ENVIRONMENT_FILE, REQUIREMENTS_FILE, RepoLike, get_run
 from .seeding import recorded_seeds
+
+if TYPE_CHECKING:
+    from .store import Batch
 
 CHECKPOINT_ENTRY = "checkpoint"
 FILES_PREFIX = "files/"
@@ -291,19 +297,28 @@ class Run:
                 raise UsageError("run.save(data) needs name= for bytes")
             stored = _check_file_name(name)
             data = bytes(source)
-            with self.repo.store.batch() as batch:
-                oid = batch.put(data)
-            self._files[stored] = TreeEntry("blob", oid, len(data), FILE_MODE)
+            self._save_content(stored, lambda batch: ("blob", batch.put(data)), len(data))
             return stored
         path = Path(os.fsdecode(os.fspath(source)))
         if not path.is_file():
             raise UsageError(f"cannot save {str(path)!r}: not a file")
         stored = _check_file_name(name if name is not None else path.name)
         size = path.stat().st_size
-        with self.repo.store.batch() as batch:
-            kind, oid = store_file(batch, path, size)
-        self._files[stored] = TreeEntry(kind, oid, size, FILE_MODE)
+        self._save_content(stored, lambda batch: store_file(batch, path, size), size)
         return stored
+
+    def _save_content(
+        self, stored: str, write: Callable[[Batch], tuple[EntryKind, str]], size: int
+    ) -> None:
+        """Store a saved file's content; a failure to write it raises (strict) or is reported."""
+        try:
+            with self.repo.store.batch() as batch:
+                kind, oid = write(batch)
+        except (OSError, ReadOnlyRepository) as exc:
+            error = self._write_failed(exc)
+            self._report(f"run {self.name!r} could not save {stored!r}: {error}", exc)
+            return
+        self._files[stored] = TreeEntry(kind, oid, size, FILE_MODE)
 
     def tag(self, label: str, commit: str | None = None) -> str:
         """Label the run, and point ``runs/<name>@<label>`` at ``commit`` (default: its latest
@@ -314,7 +329,11 @@ class Run:
             raise TrackingError(f"run {self.name!r} has no commit to tag")
         if label not in self.info.tags:
             self.info.tags.append(label)
-        self.repo.create_tag(f"{RUN_BRANCH_PREFIX}{self.name}@{label}", target, force=True)
+        try:
+            self.repo.create_tag(f"{RUN_BRANCH_PREFIX}{self.name}@{label}", target, force=True)
+        except (OSError, ReadOnlyRepository, RefLocked) as exc:
+            error = self._write_failed(exc)
+            self._report(f"run {self.name!r} could not tag {label!r}: {error}", exc)
         return target
 
     # ----------------------------------------------------------------- commits
@@ -420,7 +439,6 @@ class Run:
             if self._environment.seeds is not None:
                 self._environment.seeds = recorded_seeds()
             head = self._head or parent_commit
-            tree = None
             try:
                 with self.repo.store.batch() as batch:
                     if snapshot is not None:
@@ -450,13 +468,6 @@ class Run:
                 )
             except OSError as exc:
                 raise _repository_error(self.repo, exc) from exc
-            except sqlite3.Error as exc:
-                # The commit is made (only indexing it failed): keep the run in step with it.
-                current = self.repo.refs.resolve(self.ref)
-                if current not in (None, head) and self.repo.read_commit(current).tree == tree:
-                    self._writer.committed(blocks)
-                    self._head = current
-                raise _catalog_error(self.repo, exc) from exc
             self._writer.committed(blocks)
             self._head = oid
             return oid
@@ -548,6 +559,18 @@ class Run:
         warnings.warn(message, TrackingWarning, stacklevel=3)
         if len(self.info.problems) < MAX_PROBLEMS:
             self.info.problems.append(message)
+
+    def _write_failed(self, exc: OSError | ModelSyncError) -> ModelSyncError:
+        """A failure to write the repository as a ModelSyncError: raised (strict), or returned
+        for ``_report``."""
+        if isinstance(exc, ModelSyncError):
+            if self.strict:
+                raise exc
+            return exc
+        error = _repository_error(self.repo, exc)
+        if self.strict:
+            raise error from exc
+        return error
 
     def _ended(self, action: str) -> None:
         self._report(f"cannot {action}: run {self.name!r} has ended ({self.info.status})")
@@ -701,12 +724,12 @@ def _check_free(repo: Repo, name: str) -> None:
 def _first_commit(run: Run, name: str | None, resume_name: str | None, unique: bool) -> None:
     """Commit the run's start; a new run claims its name here, atomically."""
     if resume_name is not None:
-        head = run.repo.refs.resolve(run.ref)
-        run._commit("resume", f"resume run {run.name}", parent_commit=head)
+        run._head = run.repo.refs.resolve(run.ref)
+        _start_commit(run, "resume", f"resume run {run.name}")
         return
     for attempt in range(1, _NAME_ATTEMPTS + 1):
         try:
-            run._commit("start", f"start run {run.name}")
+            _start_commit(run, "start", f"start run {run.name}")
             return
         except RefConflict:
             if name is not None and not unique:
@@ -716,6 +739,23 @@ def _first_commit(run: Run, name: str | None, resume_name: str | None, unique: b
                 raise
             run.info.name = generate_run_name() if name is None else _next_free(run.repo, name)
             run._writer.run = run.info.name
+
+
+def _start_commit(run: Run, kind: str, message: str) -> None:
+    """The run's first commit. Without ``strict``, a failure to write it (a full disk) is
+    reported and training goes on: the run's next commit (a checkpoint, its end) makes it."""
+    try:
+        run._commit(kind, message)
+    except RefConflict:
+        raise  # the name is taken: ``_first_commit`` decides
+    except (ModelSyncError, OSError, sqlite3.Error) as exc:
+        if run.strict:
+            raise
+        run._report(
+            f"run {run.name!r} could not commit ({kind}): {_describe(exc)}; "
+            "its next commit tries again",
+            exc,
+        )
 
 
 def _next_free(repo: Repo, name: str) -> str:
@@ -738,15 +778,6 @@ def _resumed_run(
     head = repo.refs.resolve(_run_ref(name))
     if head is None:
         raise UnknownRun(name)
-    try:
-        current = get_run(repo, name)
-    except UnknownRun:
-        current = None
-    if current is not None and current.status == "running":
-        raise TrackingError(
-            f"run {name!r} is still running (pid {current.pid} on {current.hostname}); "
-            "wait for it to end before resuming it"
-        )
     commit = repo.read_commit(head)
     files = repo.flatten_tree(commit.tree)
 
@@ -758,6 +789,19 @@ def _resumed_run(
     if raw_info is None:
         raise TrackingError(f"the branch runs/{name} is not a run (it has no {RUN_FILE})")
     info = RunInfo.from_stored(raw_info)
+    problems: list[tuple[str, BaseException]] = []
+    try:
+        current: RunInfo | None = get_run(repo, name)
+    except UnknownRun:
+        current = None
+    except (ModelSyncError, OSError, sqlite3.Error) as exc:
+        problems.append(_catalog_problem(repo, name, exc, strict))
+        current = info.model_copy(update={"status": effective_status(info)})
+    if current is not None and current.status == "running":
+        raise TrackingError(
+            f"run {name!r} is still running (pid {current.pid} on {current.hostname}); "
+            "wait for it to end before resuming it"
+        )
     info.status = "running"
     info.end_time = None
     info.error = None
@@ -787,14 +831,21 @@ def _resumed_run(
     }
     run._checkpoint = files.get(CHECKPOINT_ENTRY)
     next_seq = _segment_end(read(SEGMENT_FILE))
-    with repo.catalog.write() as conn:
-        forget_points_from(conn, name, next_seq)
-        last_step = last_step_of(conn, name)
+    try:
+        with repo.catalog.write() as conn:
+            forget_points_from(conn, name, next_seq)
+            last_step = last_step_of(conn, name)
+    except (ModelSyncError, OSError, sqlite3.Error) as exc:
+        problems.append(_catalog_problem(repo, name, exc, strict))
+        step = commit.meta.get("step")
+        last_step = step if isinstance(step, int) else -1
     run._use_writer(
         MetricWriter(
             repo.catalog, name, next_seq=next_seq, last_step=last_step, fallback=run._log_checked
         )
     )
+    for message, cause in problems:
+        run._report(message, cause)
     run._writer.latest.update(
         {
             k: float(v)
@@ -803,6 +854,20 @@ def _resumed_run(
         }
     )
     return run
+
+
+def _catalog_problem(
+    repo: Repo, name: str, exc: Exception, strict: bool
+) -> tuple[str, BaseException]:
+    """A catalog failure while resuming ``name``: raised (strict, as a ModelSyncError), else
+    what to report once the run exists."""
+    if strict:
+        if isinstance(exc, sqlite3.Error):
+            raise _catalog_error(repo, exc) from exc
+        if isinstance(exc, OSError):
+            raise _repository_error(repo, exc) from exc
+        raise exc
+    return f"run {name!r}: the catalog failed while resuming it ({_describe(exc)})", exc
 
 
 def _segment_end(data: bytes | None) -> int:
@@ -904,10 +969,11 @@ def _forget(run: Run) -> None:
 
 
 def _check_file_name(name: str) -> str:
-    path = PurePosixPath(name)
-    if not name or path.is_absolute() or any(part in ("", ".", "..") for part in name.split("/")):
-        raise UsageError(f"invalid file name {name!r}: use a relative path without '..'")
-    return path.as_posix()
+    """A saved file's name, once it is a path a tree can hold (``objects.check_tree_path``)."""
+    try:
+        return check_tree_path(name)
+    except MalformedObject as exc:
+        raise UsageError(f"invalid file name {shorten(name)}: {exc}; use a relative path") from None
 
 
 def _checkpoint_message(step: int | None, epoch: int | None) -> str:

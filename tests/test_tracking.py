@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import math
+import os
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -13,6 +16,8 @@ import torch
 import modelsync
 from modelsync import runs
 from modelsync.errors import (
+    CatalogCorrupt,
+    CatalogWarning,
     InvalidRefName,
     TrackingError,
     TrackingWarning,
@@ -408,3 +413,81 @@ def test_unknown_runs_are_reported_with_suggestions(repo: Repo) -> None:
     with pytest.raises(UnknownRun):
         runs.metric_series(repo, "nope", "loss")
     assert runs.metric_series(repo, "resnet-baseline", "never-logged") == []
+
+
+# ------------------------------------------------------------ a failing disk
+def _no_space(*_args: object) -> int:
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_without_strict_a_full_disk_at_the_start_warns_marks_the_run_and_training_goes_on(
+    repo: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "pwritev", _no_space)  # every object write of the start commit
+        with pytest.warns(TrackingWarning, match=r"could not commit \(start\).*No space left"):
+            run = modelsync.start_run("full", repo=repo, strict=False)
+        for step in range(10):
+            run.log_metrics({"loss": 1.0 / (step + 1)})
+        assert repo.refs.resolve("refs/heads/runs/full") is None
+    run.finish()
+    info = runs.get_run(repo, "full")
+    assert info.status == "finished"
+    assert len(info.problems) == 1 and "No space left on device" in info.problems[0]
+    assert len(_values(repo, "full", "loss")) == 10
+
+
+def test_with_strict_a_full_disk_at_the_start_is_an_error(
+    repo: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "pwritev", _no_space)
+    with pytest.raises(TrackingError, match=r"cannot write the repository .* No space left"):
+        modelsync.start_run("full", repo=repo, strict=True)
+    assert modelsync.active_run() is None
+
+
+def test_without_strict_a_full_disk_when_saving_a_file_warns_and_the_run_goes_on(
+    repo: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = modelsync.start_run("full", repo=repo, strict=False)
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "pwritev", _no_space)
+        with pytest.warns(TrackingWarning, match="could not save 'notes.txt'"):
+            run.save(b"some notes", name="notes.txt")
+    run.finish()
+    assert "files/notes.txt" not in _tree(repo, "runs/full")
+    assert runs.get_run(repo, "full").status == "finished"
+
+
+def test_without_strict_an_unreadable_catalog_at_resume_warns_and_training_goes_on(
+    repo: Repo,
+) -> None:
+    with modelsync.start_run("again", repo=repo) as run:
+        run.log_metrics({"loss": 1.0})
+    repo.close()
+    (repo.control_dir / "index.db").write_bytes(os.urandom(4096))
+    reopened = Repo.open(repo.work_tree)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = modelsync.start_run("again", repo=reopened, resume=True, strict=False)
+        run.log_metrics({"loss": 0.5})
+        run.finish()
+    assert {w.category for w in caught} == {TrackingWarning, CatalogWarning}
+    with pytest.warns(CatalogWarning, match="moved it aside"):
+        reopened.reindex()
+    info = runs.get_run(reopened, "again")
+    assert info.status == "finished"
+    assert any("the catalog failed while resuming" in problem for problem in info.problems)
+    assert _values(reopened, "again", "loss") == [(0, 1.0), (1, 0.5)]
+    reopened.close()
+
+
+def test_with_strict_an_unreadable_catalog_at_resume_is_an_error(repo: Repo) -> None:
+    with modelsync.start_run("again", repo=repo):
+        pass
+    repo.close()
+    (repo.control_dir / "index.db").write_bytes(os.urandom(4096))
+    reopened = Repo.open(repo.work_tree)
+    with pytest.raises(CatalogCorrupt, match="run 'modelsync reindex'"):
+        modelsync.start_run("again", repo=reopened, resume=True)
+    reopened.close()

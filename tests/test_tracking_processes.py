@@ -219,5 +219,5 @@ def test_a_read_only_repository_is_a_clear_error_and_track_still_runs_the_functi
     lines = result.stdout.splitlines()
     assert lines[0].startswith("ReadOnlyRepository cannot write the repository at")
     assert lines[1] == "returned {'acc': 0.5}"
-    assert "is not tracked" in lines[2] and "cannot write" in lines[2]
+    assert "could not commit (start)" in lines[2] and "cannot write" in lines[2]
     assert [r.name for r in runs.list_runs(repo)] == ["before"]

@@ -61,7 +61,11 @@ HolderDep = Annotated[RepoHolder, Depends(get_holder)]
 
 
 def get_repo(holder: HolderDep) -> Repo:
-    return holder.get()
+    """The served repository, its catalog caught up with what other processes' commits left
+    unindexed (``Catalog.catch_up_pending``): a request never reads a catalog that lags."""
+    repo = holder.get()
+    repo.catalog.catch_up_pending()
+    return repo
 
 
 RepoDep = Annotated[Repo, Depends(get_repo)]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +15,8 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
-from ..errors import ModelSyncError
+from ..db import is_corrupt
+from ..errors import ModelSyncError, RepositoryWarning
 from ..objects import json_safe_number
 from ..repo import Repo
 
@@ -51,17 +54,37 @@ def repository(path: Path | None) -> Iterator[Repo]:
 
 @contextmanager
 def handle_errors() -> Iterator[None]:
-    """Map ModelSync's and the OS's errors to one line and exit code 1."""
-    try:
-        yield
-    except ModelSyncError as exc:
-        exit_with_error(str(exc))
-    except BrokenPipeError:
-        raise
-    except PermissionError as exc:
-        exit_with_error(f"permission denied: {exc.filename or exc}")
-    except OSError as exc:
-        exit_with_error(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+    """Map ModelSync's, SQLite's and the OS's errors to one line and exit code 1; print each
+    warning as one line (a command that succeeded with a lagging catalog says so)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", RepositoryWarning)
+        warnings.showwarning = _print_warning
+        try:
+            yield
+        except ModelSyncError as exc:
+            exit_with_error(str(exc))
+        except BrokenPipeError:
+            raise
+        except PermissionError as exc:
+            exit_with_error(f"permission denied: {exc.filename or exc}")
+        except OSError as exc:
+            exit_with_error(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+        except sqlite3.Error as exc:
+            exit_with_error(_catalog_failure(exc))
+
+
+def _print_warning(message: Warning | str, *_args: object, **_kwargs: object) -> None:
+    err_console.print(f"warning: {message}".replace("\n", " "), markup=False)
+
+
+def _catalog_failure(exc: sqlite3.Error) -> str:
+    """One line for an error SQLite raised while a command read or wrote the catalog."""
+    if isinstance(exc, sqlite3.DatabaseError) and is_corrupt(exc):
+        return (
+            f"the catalog is unreadable ({exc}); "
+            "run 'modelsync reindex' to rebuild it from the commits"
+        )
+    return f"the catalog failed: {exc}"
 
 
 def print_json(value: Any) -> None:
