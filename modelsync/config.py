@@ -47,6 +47,8 @@ class Config:
             return cls()
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise InvalidConfig(f"invalid config {path}: {exc}") from exc
+        except RecursionError:  # tomllib parses nested arrays and tables recursively
+            raise InvalidConfig(f"invalid config {path}: nested too deeply") from None
         try:
             return cls.from_dict(raw)
         except ValueError as exc:

@@ -8,12 +8,13 @@ False when the ref no longer holds the value the caller read, and never writes i
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 from collections.abc import Collection, Iterator
 from pathlib import Path
 
-from .errors import InvalidRefName, RefError, RefLocked
+from .errors import InvalidRefName, RefError, RefLocked, shorten
 from .fileio import LockFile, LockTimeout, atomic_write
 from .hashing import is_oid
 
@@ -24,10 +25,19 @@ RUN_BRANCH_PREFIX = "runs/"
 SYMREF_PREFIX = "ref: "
 
 _FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//")
+MAX_NAME_CHARS = 200
+# A ref is a file, and each component of its name a file name, which file systems limit to 255
+# bytes. A new name's components get at most MAX_COMPONENT_BYTES, leaving room for the ``.lock``
+# and temporary siblings an update creates beside the ref.
+_FILE_NAME_BYTES = 255
+MAX_COMPONENT_BYTES = 200
+# No ref file has a longer full name: ``refs/heads/runs/`` and MAX_NAME_CHARS of UTF-8.
+_MAX_FULL_NAME_BYTES = 1024
 
 
 def check_ref_name(name: str, what: str = "branch") -> str:
-    """Validate a short branch, tag or run name the way ``git check-ref-format`` would."""
+    """Validate a short branch, tag or run name the way ``git check-ref-format`` would, and so
+    that its file, and the files beside it while it is updated, fit the file system."""
     problems = []
     if not name or name == "@":
         problems.append("it is empty")
@@ -39,11 +49,34 @@ def check_ref_name(name: str, what: str = "branch") -> str:
         problems.append("it starts with '-', '/' or '.', or ends with '/', '.' or '.lock'")
     elif any(part.startswith(".") or part.endswith(".lock") for part in name.split("/")):
         problems.append("a path component starts with '.' or ends with '.lock'")
-    elif len(name) > 200:
-        problems.append("it is longer than 200 characters")
+    elif len(name) > MAX_NAME_CHARS:
+        problems.append(f"it is longer than {MAX_NAME_CHARS} characters")
+    elif any(len(os.fsencode(part)) > MAX_COMPONENT_BYTES for part in name.split("/")):
+        problems.append(f"a path component is longer than {MAX_COMPONENT_BYTES} bytes")
     if problems:
-        raise InvalidRefName(f"invalid {what} name {name!r}: {problems[0]}")
+        raise InvalidRefName(f"invalid {what} name {shorten(name)}: {problems[0]}")
     return name
+
+
+def could_be_stored(name: str) -> bool:
+    """Whether a ref file could have the (short or full) name ``name``: a name that fails this
+    names no ref, and looking it up must not reach the file system (ENAMETOOLONG)."""
+    encoded = os.fsencode(name)
+    if len(encoded) > _MAX_FULL_NAME_BYTES or b"\0" in encoded:
+        return False
+    return all(len(part) <= _FILE_NAME_BYTES for part in encoded.split(b"/"))
+
+
+def _is_branch_or_tag(name: str) -> bool:
+    """Whether ``name`` is the full name of a branch or tag (``refs/heads/main``)."""
+    for prefix in (BRANCH_PREFIX, TAG_PREFIX):
+        if name.startswith(prefix):
+            try:
+                check_ref_name(name[len(prefix) :])
+            except InvalidRefName:
+                return False
+            return True
+    return False
 
 
 class RefContainer:
@@ -56,16 +89,28 @@ class RefContainer:
 
     # ----------------------------------------------------------------- reading
     def read_raw(self, name: str) -> str | None:
+        """What the ref file ``name`` holds, stripped; None when there is no such ref."""
+        if not could_be_stored(name):
+            return None
         try:
-            return self._path(name).read_text(encoding="utf-8").strip()
+            # Undecodable bytes read as what they are, garbage: no id, which callers report.
+            return self._path(name).read_text(encoding="utf-8", errors="replace").strip()
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
+        except OSError as exc:
+            # The repository's own path may leave too little room for a name that fits.
+            if exc.errno == errno.ENAMETOOLONG:
+                return None
+            raise
 
     def symbolic_target(self, name: str) -> str | None:
+        """The ref that ``name`` points at, if it is symbolic and that is a branch or tag: a
+        target such as ``../../x`` is garbage, never a path to follow out of the refs."""
         raw = self.read_raw(name)
-        if raw is not None and raw.startswith(SYMREF_PREFIX):
-            return raw[len(SYMREF_PREFIX) :]
-        return None
+        if raw is None or not raw.startswith(SYMREF_PREFIX):
+            return None
+        target = raw[len(SYMREF_PREFIX) :]
+        return target if _is_branch_or_tag(target) else None
 
     def follow(self, name: str) -> str:
         """The name of the ref that ``name`` finally points through (itself if not symbolic)."""
@@ -132,7 +177,7 @@ class RefContainer:
         try:
             lock.acquire()
         except LockTimeout as exc:
-            raise RefLocked(target, str(exc.lock_path)) from None
+            raise RefLocked(target, str(exc.lock_path), exc.owner_description) from None
         held = LockedRef(self, target)
         try:
             yield held
