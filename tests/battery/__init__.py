@@ -1,0 +1,1 @@
+"""The reliability battery: crashes, injected faults, a full disk and hostile input."""
