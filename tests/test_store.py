@@ -229,23 +229,21 @@ def test_remove_rewrites_a_pack_without_the_removed_objects(store: DiskStore) ->
     assert fresh.get(keep) == b"keep me"
 
 
-def test_stale_temporaries_are_removed_but_fresh_ones_are_kept(store: DiskStore) -> None:
+@pytest.mark.parametrize(
+    ("stale_name", "fresh_name"),
+    [
+        ("tmp-crashed.pack", "tmp-writing.pack"),
+        # what atomic_write leaves of a pack index when its writer dies
+        (".pack-0123.idx.k2j3h4.tmp", ".pack-4567.idx.a8b9c0.tmp"),
+    ],
+    ids=["pack", "pack index"],
+)
+def test_stale_temporaries_are_removed_but_fresh_ones_are_kept(
+    store: DiskStore, stale_name: str, fresh_name: str
+) -> None:
     store.pack_dir.mkdir(parents=True)
-    stale = store.pack_dir / "tmp-crashed.pack"
-    fresh = store.pack_dir / "tmp-writing.pack"
-    for path in (stale, fresh):
-        path.write_bytes(b"partial")
-    old = time.time() - STALE_AFTER - 60
-    os.utime(stale, (old, old))
-    assert store.remove_stale_temporaries() == 1
-    assert not stale.exists()
-    assert fresh.exists()
-
-
-def test_a_stale_temporary_pack_index_is_removed(store: DiskStore) -> None:
-    store.pack_dir.mkdir(parents=True)
-    stale = store.pack_dir / ".pack-0123.idx.k2j3h4.tmp"  # what atomic_write leaves on a crash
-    fresh = store.pack_dir / ".pack-4567.idx.a8b9c0.tmp"
+    stale = store.pack_dir / stale_name
+    fresh = store.pack_dir / fresh_name
     for path in (stale, fresh):
         path.write_bytes(b"partial")
     old = time.time() - STALE_AFTER - 60
