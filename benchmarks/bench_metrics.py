@@ -26,7 +26,8 @@ from pathlib import Path
 from _common import print_table
 
 import modelsync
-from modelsync import Repo, runs
+from modelsync import Repo
+from modelsync.runs import read as runs
 
 KEYS_WIDE = tuple(f"metric_{i}" for i in range(10))
 

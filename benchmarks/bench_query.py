@@ -57,13 +57,13 @@ from rich.table import Table
 
 import modelsync
 from modelsync import Repo
-from modelsync.environment import CAPTURE_ITEMS
-from modelsync.metadata import DatasetList, Environment, Params, RunInfo
-from modelsync.metrics import MetricBuffer, encode_segment
-from modelsync.objects import FILE_MODE, Commit, TreeEntry
-from modelsync.refs import BRANCH_PREFIX, RUN_BRANCH_PREFIX
-from modelsync.runindex import PARAMS_FILE, RUN_FILE, SEGMENT_FILE
-from modelsync.runs import DATASETS_FILE, ENVIRONMENT_FILE
+from modelsync.catalog.runs import PARAMS_FILE, RUN_FILE, SEGMENT_FILE
+from modelsync.model.metadata import DatasetList, Environment, Params, RunInfo
+from modelsync.model.objects import FILE_MODE, Commit, TreeEntry
+from modelsync.model.segment import MetricBuffer, encode_segment
+from modelsync.repo.refs import BRANCH_PREFIX, RUN_BRANCH_PREFIX
+from modelsync.runs.environment import CAPTURE_ITEMS
+from modelsync.runs.read import DATASETS_FILE, ENVIRONMENT_FILE
 
 SERIES_RUN = "long-series"
 HISTORY_RUN = "long-history"

@@ -9,7 +9,7 @@
   target under 150 ms.
 
 Each is compared, in the same run, with its peer: the page against reading every run through
-``modelsync.runs.list_runs`` in-process, the downsampled series against the full series over
+``modelsync.runs.read.list_runs`` in-process, the downsampled series against the full series over
 HTTP. Prints the median of 20 requests after 2 warm-ups (and the first, cold, request); exits
 1 if a target is missed.
 
@@ -39,13 +39,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from api.serving import Server
 
-from modelsync import Repo, runs
-from modelsync.environment import CAPTURE_ITEMS
-from modelsync.metadata import Params, RunInfo
-from modelsync.metrics import MetricBuffer, encode_segment
-from modelsync.objects import FILE_MODE, TreeEntry
-from modelsync.refs import BRANCH_PREFIX, RUN_BRANCH_PREFIX
-from modelsync.runindex import PARAMS_FILE, RUN_FILE, SEGMENT_FILE
+from modelsync import Repo
+from modelsync.catalog.runs import PARAMS_FILE, RUN_FILE, SEGMENT_FILE
+from modelsync.model.metadata import Params, RunInfo
+from modelsync.model.objects import FILE_MODE, TreeEntry
+from modelsync.model.segment import MetricBuffer, encode_segment
+from modelsync.repo.refs import BRANCH_PREFIX, RUN_BRANCH_PREFIX
+from modelsync.runs import read as runs
+from modelsync.runs.environment import CAPTURE_ITEMS
 
 TOKEN = "bench-server-token-0123456789"
 LONG_RUN = "long-series"

@@ -45,9 +45,9 @@ from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
 from modelsync import Repo
-from modelsync.environment import EXCLUDE_ENV
 from modelsync.integrations.sklearn import Tracked, autolog, flush
-from modelsync.runs import list_runs
+from modelsync.runs.environment import EXCLUDE_ENV
+from modelsync.runs.read import list_runs
 
 Fit = Callable[[], object]
 # mode: seconds per round (wall, CPU, and the estimator's own fit, recorded by its run: nan for

@@ -19,7 +19,7 @@ from sklearn.preprocessing import StandardScaler
 from modelsync import Repo
 from modelsync.errors import RepositoryNotFound
 from modelsync.integrations.sklearn import Tracked, load
-from modelsync.runs import list_runs
+from modelsync.runs.read import list_runs
 
 
 def main(repo_path: Path) -> None:

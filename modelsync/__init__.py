@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .checkpoint import checkpoint_path
-    from .decorator import track
     from .errors import ModelSyncError
-    from .metadata import (
+    from .model.metadata import (
         DatasetInfo,
         Environment,
         MetricPoint,
@@ -25,9 +24,10 @@ if TYPE_CHECKING:
         Params,
         RunInfo,
     )
-    from .repo import Repo
-    from .seeding import seed_everything
-    from .tracking import Run, active_run, checkpoint, dataset, log, log_params, start_run
+    from .repo.repository import Repo
+    from .runs.decorator import track
+    from .runs.run import Run, active_run, checkpoint, dataset, log, log_params, start_run
+    from .runs.seeding import seed_everything
 
 __version__ = "0.1.0"
 
@@ -56,7 +56,7 @@ __all__ = [
 
 _EXPORTED_FROM = {
     "checkpoint_path": "checkpoint",
-    "track": "decorator",
+    "track": "runs.decorator",
     "ModelSyncError": "errors",
     **dict.fromkeys(
         (
@@ -68,13 +68,13 @@ _EXPORTED_FROM = {
             "Params",
             "RunInfo",
         ),
-        "metadata",
+        "model.metadata",
     ),
-    "Repo": "repo",
-    "seed_everything": "seeding",
+    "Repo": "repo.repository",
+    "seed_everything": "runs.seeding",
     **dict.fromkeys(
         ("Run", "active_run", "checkpoint", "dataset", "log", "log_params", "start_run"),
-        "tracking",
+        "runs.run",
     ),
 }
 

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
-from modelsync import environment
-from modelsync.objects import TreeEntry
-from modelsync.repo import Repo
-from modelsync.tracking import start_run
+from modelsync.model.objects import TreeEntry
+from modelsync.repo.repository import Repo
+from modelsync.runs import environment
+from modelsync.runs.run import start_run
 
 EXCLUDE = ("git", "gpu")
 SPIKE_STEP = 60

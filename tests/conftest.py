@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from modelsync.cli.main import app
-from modelsync.repo import ENV_REPO, Repo
+from modelsync.repo.repository import ENV_REPO, Repo
 
 
 @pytest.fixture

@@ -24,11 +24,11 @@ import pytest
 from typer.testing import Result
 
 import modelsync
-from modelsync import runs
-from modelsync.db import PENDING_INFIX, Catalog
+from modelsync.catalog.db import PENDING_INFIX, Catalog
 from modelsync.errors import CatalogCorrupt, CatalogWarning
-from modelsync.refs import LockedRef
-from modelsync.repo import Repo
+from modelsync.repo.refs import LockedRef
+from modelsync.repo.repository import Repo
+from modelsync.runs import read as runs
 
 Cli = Callable[..., Result]
 RUN_REF = "refs/heads/runs/r1"
@@ -141,8 +141,8 @@ def test_a_commit_killed_before_indexing_is_indexed_by_the_next_command(
 ) -> None:
     killed = """
 import os, sys
-from modelsync import catalogsync
-from modelsync.repo import Repo
+from modelsync.catalog import sync as catalogsync
+from modelsync.repo.repository import Repo
 
 catalogsync.index_commit = lambda *args: os._exit(9)
 repo = Repo.open(sys.argv[1])

@@ -21,8 +21,8 @@ from modelsync.checkpoint import (  # noqa: E402
 )
 from modelsync.checkpoint.tensors import dtype_from_name  # noqa: E402
 from modelsync.errors import UnsafeLoad, UsageError  # noqa: E402
-from modelsync.objects import FILE_MODE, TreeEntry  # noqa: E402
-from modelsync.repo import Repo  # noqa: E402
+from modelsync.model.objects import FILE_MODE, TreeEntry  # noqa: E402
+from modelsync.repo.repository import Repo  # noqa: E402
 from modelsync.store import PackBatch  # noqa: E402
 
 STORABLE_DTYPES = sorted(

@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 from typer.testing import CliRunner  # noqa: E402
 
 from modelsync.cli.main import app  # noqa: E402
-from modelsync.repo import Repo  # noqa: E402
+from modelsync.repo.repository import Repo  # noqa: E402
 
 
 def run(repo: Repo, *args: str) -> Any:

@@ -8,10 +8,10 @@ torch = pytest.importorskip("torch")
 
 from modelsync.checkpoint import CheckpointWriter  # noqa: E402
 from modelsync.errors import ObjectCorrupt  # noqa: E402
-from modelsync.hashing import sha256_hex  # noqa: E402
-from modelsync.repo import Repo  # noqa: E402
+from modelsync.repo.repository import Repo  # noqa: E402
 from modelsync.store import compression, disk  # noqa: E402
 from modelsync.store.compression import PLANES, RAW, ZSTD, decode, decode_into, encode  # noqa: E402
+from modelsync.util.hashing import sha256_hex  # noqa: E402
 
 
 def chunk_of(dtype: torch.dtype) -> bytes:

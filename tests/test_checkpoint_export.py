@@ -14,7 +14,7 @@ from typer.testing import CliRunner  # noqa: E402
 from modelsync.checkpoint import export_checkpoint  # noqa: E402
 from modelsync.cli.main import app  # noqa: E402
 from modelsync.errors import UsageError  # noqa: E402
-from modelsync.repo import Repo  # noqa: E402
+from modelsync.repo.repository import Repo  # noqa: E402
 
 
 def test_safetensors_export_holds_the_weights_by_name(repo: Repo, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ pl = pytest.importorskip("pytorch_lightning")
 from pytorch_lightning.demos.boring_classes import BoringModel  # noqa: E402
 
 from modelsync.checkpoint import export_checkpoint  # noqa: E402
-from modelsync.repo import Repo  # noqa: E402
+from modelsync.repo.repository import Repo  # noqa: E402
 
 pytestmark = [
     pytest.mark.slow,

@@ -12,7 +12,7 @@ import torch
 import modelsync
 from modelsync.checkpoint import export_checkpoint
 from modelsync.errors import UnsafeLoad, UsageError
-from modelsync.repo import Repo
+from modelsync.repo.repository import Repo
 
 
 def _state() -> dict[str, object]:

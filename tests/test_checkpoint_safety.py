@@ -17,13 +17,13 @@ from typer.testing import CliRunner  # noqa: E402
 from modelsync.checkpoint import describe_checkpoint, diff_checkpoints  # noqa: E402
 from modelsync.cli.main import app  # noqa: E402
 from modelsync.errors import ObjectCorrupt, ObjectMissing, UnsafeLoad  # noqa: E402
-from modelsync.objects import (  # noqa: E402
+from modelsync.model.objects import (  # noqa: E402
     FILE_MODE,
     CheckpointManifest,
     TensorRecord,
     TreeEntry,
 )
-from modelsync.repo import Repo  # noqa: E402
+from modelsync.repo.repository import Repo  # noqa: E402
 
 
 class TouchOnUnpickle:

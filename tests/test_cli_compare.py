@@ -9,7 +9,7 @@ import pytest
 from _inspect_runs import build_runs, run_plain
 from typer.testing import Result
 
-from modelsync.repo import Repo
+from modelsync.repo.repository import Repo
 
 Cli = Callable[..., Result]
 

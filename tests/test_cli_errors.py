@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
-from modelsync.hashing import sha256_hex
-from modelsync.objects import Commit
-from modelsync.repo import Repo
+from modelsync.model.objects import Commit
+from modelsync.repo.repository import Repo
+from modelsync.util.hashing import sha256_hex
 
 Cli = Callable[..., Result]
 

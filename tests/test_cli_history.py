@@ -16,7 +16,7 @@ from typer.testing import Result
 
 from modelsync.cli import history as history_cli
 from modelsync.cli import render
-from modelsync.repo import Repo
+from modelsync.repo.repository import Repo
 
 Cli = Callable[..., Result]
 

@@ -12,8 +12,8 @@ from _inspect_runs import build_runs, run_plain
 from typer.testing import Result
 
 from modelsync.cli.logview import Graph
-from modelsync.repo import Repo
-from modelsync.tracking import start_run
+from modelsync.repo.repository import Repo
+from modelsync.runs.run import start_run
 
 Cli = Callable[..., Result]
 

@@ -17,7 +17,7 @@ from typer.testing import Result
 from modelsync import __version__
 from modelsync.cli import common
 from modelsync.cli.main import app
-from modelsync.repo import Repo
+from modelsync.repo.repository import Repo
 
 Cli = Callable[..., Result]
 

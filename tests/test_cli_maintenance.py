@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
-from modelsync.objects import ChunkedFile
-from modelsync.repo import Repo
+from modelsync.model.objects import ChunkedFile
+from modelsync.repo.repository import Repo
 from modelsync.store import DiskStore
 
 Cli = Callable[..., Result]

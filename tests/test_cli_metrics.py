@@ -13,7 +13,7 @@ from _inspect_runs import BASELINE_STEPS, SPIKE_STEP, build_runs
 from typer.testing import Result
 
 from modelsync.cli.chart import Curve, render
-from modelsync.repo import Repo
+from modelsync.repo.repository import Repo
 
 Cli = Callable[..., Result]
 

@@ -11,7 +11,7 @@ import pytest
 from _inspect_runs import BASELINE_STEPS, build_runs
 from typer.testing import Result
 
-from modelsync.repo import Repo
+from modelsync.repo.repository import Repo
 
 Cli = Callable[..., Result]
 ANSI = "\x1b["

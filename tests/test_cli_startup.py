@@ -12,7 +12,7 @@ import typer
 
 import modelsync
 from modelsync.cli.main import COMMANDS
-from modelsync.repo import Repo
+from modelsync.repo.repository import Repo
 
 
 def test_every_command_a_module_registers_is_reachable() -> None:
@@ -52,13 +52,13 @@ def test_listing_runs_loads_neither_tracking_nor_checkpoints_nor_other_commands(
     unwanted = {
         "numpy",
         "pydantic",
-        "modelsync.metadata",
-        "modelsync.tracking",
+        "modelsync.model.metadata",
+        "modelsync.runs.run",
         "modelsync.checkpoint",
-        "modelsync.environment",
+        "modelsync.runs.environment",
         "modelsync.cli.staging",
         "modelsync.cli.metrics",
-        "modelsync.series",
+        "modelsync.runs.series",
     }
     assert not loaded & unwanted
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typer.testing import Result
 
-from modelsync.repo import Repo
+from modelsync.repo.repository import Repo
 
 Cli = Callable[..., Result]
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from modelsync.errors import ObjectCorrupt
-from modelsync.repo import Repo
+from modelsync.repo.repository import Repo
 from modelsync.store import DiskStore, disk
 from modelsync.store.compression import DEFERRED
 
@@ -244,7 +244,7 @@ def test_kill_9_at_any_moment_of_a_compression_leaves_a_clean_repository(
     commit = save_raw_checkpoint(repo, megabytes=24)
     script = textwrap.dedent(
         f"""
-        from modelsync.repo import Repo
+        from modelsync.repo.repository import Repo
         repo = Repo.open({str(repo.work_tree)!r})
         print("ready", flush=True)
         repo.store.compress_deferred()

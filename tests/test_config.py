@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from modelsync.config import Config
 from modelsync.errors import InvalidConfig
+from modelsync.repo.config import Config
 
 
 def test_saved_config_reads_back_the_same(tmp_path: Path) -> None:

@@ -13,11 +13,11 @@ import scipy.sparse as sp
 import torch
 
 import modelsync
-from modelsync import runs
-from modelsync.datasets import fingerprint
 from modelsync.errors import UsageError
-from modelsync.files import hash_file
-from modelsync.repo import Repo
+from modelsync.repo.files import hash_file
+from modelsync.repo.repository import Repo
+from modelsync.runs import read as runs
+from modelsync.runs.datasets import fingerprint
 
 
 def test_numpy_arrays_by_content_shape_and_dtype() -> None:
@@ -139,7 +139,7 @@ def test_datasets_are_recorded_as_run_inputs(repo: Repo) -> None:
 def test_fingerprinting_imports_none_of_the_libraries_itself() -> None:
     probe = (
         "import sys, modelsync\n"
-        "from modelsync.datasets import fingerprint\n"
+        "from modelsync.runs.datasets import fingerprint\n"
         "try:\n    fingerprint(object())\nexcept modelsync.ModelSyncError:\n    pass\n"
         "print(sorted(m for m in ('numpy', 'pandas', 'scipy', 'torch') if m in sys.modules))"
     )

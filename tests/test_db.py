@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from modelsync.db import SCHEMA_VERSION, Catalog
+from modelsync.catalog.db import SCHEMA_VERSION, Catalog
 from modelsync.errors import CatalogCorrupt, CatalogWarning
-from modelsync.objects import Commit, Signature
+from modelsync.model.objects import Commit, Signature
 
 
 def _files(directory: Path) -> dict[str, bytes]:

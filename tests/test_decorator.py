@@ -13,9 +13,9 @@ import pydantic
 import pytest
 
 import modelsync
-from modelsync import runs
 from modelsync.errors import TrackingWarning, UsageError
-from modelsync.repo import Repo
+from modelsync.repo.repository import Repo
+from modelsync.runs import read as runs
 
 
 def _only_run(repo: Repo) -> modelsync.RunInfo:

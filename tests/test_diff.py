@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from modelsync.diff import BinaryPatch, TextPatch, diff_file_maps, format_size
-from modelsync.objects import TreeEntry
-from modelsync.repo import Repo
+from modelsync.model.objects import TreeEntry
+from modelsync.repo.diff import BinaryPatch, TextPatch, diff_file_maps, format_size
+from modelsync.repo.repository import Repo
 
 A = TreeEntry("blob", "a" * 64, 1)
 B = TreeEntry("blob", "b" * 64, 2)

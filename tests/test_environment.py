@@ -16,11 +16,12 @@ import pytest
 import torch
 
 import modelsync
-from modelsync import environment, runs
-from modelsync.environment import CAPTURE_ITEMS, EXCLUDE_ENV, capture_environment, git_info
 from modelsync.errors import UsageError
-from modelsync.repo import Repo
-from modelsync.seeding import LIGHTNING_SEED_ENV, recorded_seeds
+from modelsync.repo.repository import Repo
+from modelsync.runs import environment
+from modelsync.runs import read as runs
+from modelsync.runs.environment import CAPTURE_ITEMS, EXCLUDE_ENV, capture_environment, git_info
+from modelsync.runs.seeding import LIGHTNING_SEED_ENV, recorded_seeds
 
 
 def _git(cwd: Path, *args: str) -> str:
@@ -202,7 +203,7 @@ def test_a_seed_set_by_lightning_is_recorded(monkeypatch: pytest.MonkeyPatch) ->
     from pytorch_lightning import seed_everything as lightning_seed_everything
 
     monkeypatch.delenv(LIGHTNING_SEED_ENV, raising=False)
-    monkeypatch.setattr("modelsync.seeding._seeds", {})
+    monkeypatch.setattr("modelsync.runs.seeding._seeds", {})
     lightning_seed_everything(99)
     assert recorded_seeds() == {"lightning": 99}
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from modelsync.fileio import atomic_output, atomic_write
+from modelsync.util.fileio import atomic_output, atomic_write
 
 
 def _mode(path: Path) -> int:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from modelsync.files import (
+from modelsync.model.objects import ChunkedFile
+from modelsync.repo.files import (
     CDC_MAX,
     SMALL_FILE_LIMIT,
     _chunker,
@@ -21,8 +22,7 @@ from modelsync.files import (
     store_file,
     write_content,
 )
-from modelsync.objects import ChunkedFile
-from modelsync.repo import Repo
+from modelsync.repo.repository import Repo
 from modelsync.store import DiskStore
 
 

@@ -24,8 +24,7 @@ from typer.testing import Result
 
 from modelsync.api import Settings, create_app, get_repo
 from modelsync.errors import IndexCorrupt, ObjectCorrupt, PathError, UsageError
-from modelsync.index import Index
-from modelsync.objects import (
+from modelsync.model.objects import (
     FILE_MODE,
     TREE_MODE,
     Commit,
@@ -35,8 +34,9 @@ from modelsync.objects import (
     canonical_json,
     check_entry_name,
 )
-from modelsync.refs import BRANCH_PREFIX
-from modelsync.repo import Repo
+from modelsync.repo.index import Index
+from modelsync.repo.refs import BRANCH_PREFIX
+from modelsync.repo.repository import Repo
 
 Cli = Callable[..., Result]
 TOKEN = "hostile-trees-token-0123456789"

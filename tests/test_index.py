@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from modelsync.errors import IndexCorrupt, IndexLocked
-from modelsync.index import Index, IndexEntry
-from modelsync.objects import TreeEntry
+from modelsync.model.objects import TreeEntry
+from modelsync.repo.index import Index, IndexEntry
 
 OID = "c" * 64
 

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 import pytest
 from _inspect_runs import BASELINE_STEPS, build_runs
 
-from modelsync.commitlog import CommitCache, walk_log
+from modelsync.catalog.commits import CommitCache, walk_log
+from modelsync.catalog.table import check_fields, metric_goal, page_of_runs
 from modelsync.errors import UnknownRun, UsageError
-from modelsync.inspect import compare_runs, diff_snapshots, parse_requirements, read_snapshot
-from modelsync.repo import Repo
-from modelsync.runtable import check_fields, metric_goal, page_of_runs
+from modelsync.repo.repository import Repo
+from modelsync.runs.compare import compare_runs, diff_snapshots, parse_requirements, read_snapshot
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,6 @@ from _lightning_models import (  # noqa: E402
 )
 
 import modelsync  # noqa: E402
-from modelsync import runs  # noqa: E402
 from modelsync.errors import TrackingError, TrackingWarning  # noqa: E402
 from modelsync.integrations.lightning import (  # noqa: E402
     ModelSyncCallback,
@@ -28,7 +27,8 @@ from modelsync.integrations.lightning import (  # noqa: E402
     ModelSyncLogger,
 )
 from modelsync.integrations.lightning._compat import pl  # noqa: E402
-from modelsync.repo import Repo  # noqa: E402
+from modelsync.repo.repository import Repo  # noqa: E402
+from modelsync.runs import read as runs  # noqa: E402
 
 pytestmark = [
     pytest.mark.slow,

@@ -15,8 +15,8 @@ pytest.importorskip("sklearn")
 
 from _lightning_models import fit_in_two_processes
 
-from modelsync import runs
-from modelsync.repo import Repo
+from modelsync.repo.repository import Repo
+from modelsync.runs import read as runs
 
 pytestmark = [
     pytest.mark.slow,

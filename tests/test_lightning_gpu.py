@@ -22,11 +22,11 @@ pytest.importorskip("sklearn")
 from _lightning_models import DigitsData, DigitsMLP, trainer  # noqa: E402
 
 import modelsync  # noqa: E402
-from modelsync import runs  # noqa: E402
 from modelsync.checkpoint import describe_checkpoint  # noqa: E402
 from modelsync.integrations.lightning import ModelSyncCallback  # noqa: E402
 from modelsync.integrations.lightning._compat import pl  # noqa: E402
-from modelsync.repo import Repo  # noqa: E402
+from modelsync.repo.repository import Repo  # noqa: E402
+from modelsync.runs import read as runs  # noqa: E402
 
 
 class SaveEachEpoch(pl.Callback):

@@ -14,8 +14,8 @@ import pytest
 from typer.testing import Result
 
 from modelsync.errors import InvalidRefName, UnknownRevision
-from modelsync.refs import TAG_PREFIX, RefContainer, check_ref_name
-from modelsync.repo import Repo
+from modelsync.repo.refs import TAG_PREFIX, RefContainer, check_ref_name
+from modelsync.repo.repository import Repo
 
 Cli = Callable[..., Result]
 LONG_REVISIONS = [pytest.param("a" * 256, id="256"), pytest.param("a" * 5000, id="5000")]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from modelsync.repo import Repo
+from modelsync.repo.repository import Repo
 
 
 def commit_files(repo: Repo, files: dict[str, str], message: str = "update") -> str:

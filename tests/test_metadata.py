@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from modelsync.cli.main import app
-from modelsync.metadata import (
+from modelsync.model.metadata import (
     SCHEMA_MODELS,
     SCHEMA_VERSION,
     MetricPoint,

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 
 import modelsync
-from modelsync import runs
-from modelsync.db import Catalog
+from modelsync.catalog.db import Catalog
 from modelsync.errors import CatalogWarning, TrackingError, TrackingWarning
-from modelsync.metric_writer import MetricWriter
-from modelsync.metrics import decode_segment
-from modelsync.repo import Repo
+from modelsync.model.segment import decode_segment
+from modelsync.repo.repository import Repo
+from modelsync.runs import read as runs
+from modelsync.runs.writer import MetricWriter
 
 TABLES = {
     "runs": "name",

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from modelsync.errors import TrackingError
-from modelsync.metrics import (
+from modelsync.model.segment import (
     MalformedSegment,
     MetricBlock,
     MetricBuffer,

@@ -7,8 +7,7 @@ import math
 
 import pytest
 
-from modelsync.hashing import sha256_hex
-from modelsync.objects import (
+from modelsync.model.objects import (
     ChunkedFile,
     Commit,
     MalformedObject,
@@ -23,6 +22,7 @@ from modelsync.objects import (
     object_type,
     references,
 )
+from modelsync.util.hashing import sha256_hex
 
 ADA = Signature("Ada", "ada@example.com")
 OID_A = "a" * 64

@@ -9,7 +9,7 @@ from importlib.machinery import ModuleSpec
 
 import pytest
 
-from modelsync.optional import loaded
+from modelsync.util.optional import loaded
 
 
 def test_a_module_still_being_imported_counts_as_not_loaded(

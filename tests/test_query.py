@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from modelsync.query import (
+from modelsync.catalog.query import (
     BoolOp,
     Comparison,
     Field,

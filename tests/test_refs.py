@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from modelsync.errors import InvalidRefName, RefError, RefLocked
-from modelsync.refs import HEAD, RefContainer, check_ref_name
+from modelsync.repo.refs import HEAD, RefContainer, check_ref_name
 
 OID_A = "a" * 64
 OID_B = "b" * 64

@@ -18,7 +18,7 @@ from modelsync.errors import (
     UsageError,
     WorkingTreeDirty,
 )
-from modelsync.repo import ENV_REPO, Repo
+from modelsync.repo.repository import ENV_REPO, Repo
 
 
 def write(path: str, content: str | bytes) -> None:

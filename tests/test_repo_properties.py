@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from modelsync.errors import NothingToCommit, PathError
-from modelsync.repo import Repo
+from modelsync.repo.repository import Repo
 
 # "x" and "x/y" make checkouts swap a file for a directory and back.
 NAMES = st.sampled_from(["a.txt", "b.bin", "d/c.txt", "d/e/f.txt", "x", "x/y"])

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from modelsync.errors import AmbiguousRevision, RevisionError, UnknownRevision
-from modelsync.hashing import sha256_hex
-from modelsync.objects import Commit
-from modelsync.repo import Repo
-from modelsync.revisions import split_suffixes
+from modelsync.model.objects import Commit
+from modelsync.repo.repository import Repo
+from modelsync.repo.revisions import split_suffixes
+from modelsync.util.hashing import sha256_hex
 
 
 def _commit(repo: Repo, content: str) -> str:

@@ -31,12 +31,12 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 import modelsync
 from modelsync import Repo
-from modelsync.datasets import fingerprint
 from modelsync.errors import ModelSyncError, TrackingError, TrackingWarning, UnsafeLoad
 from modelsync.integrations.sklearn import Tracked, _fit, autolog, flush, load, load_cv_results
 from modelsync.integrations.sklearn._background import background
-from modelsync.metadata import RunInfo
-from modelsync.runs import get_datasets, get_environment, get_params, list_runs, metric_series
+from modelsync.model.metadata import RunInfo
+from modelsync.runs.datasets import fingerprint
+from modelsync.runs.read import get_datasets, get_environment, get_params, list_runs, metric_series
 
 
 @pytest.fixture(autouse=True)

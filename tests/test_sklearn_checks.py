@@ -45,7 +45,7 @@ from sklearn.utils.estimator_checks import (
 
 from modelsync import Repo
 from modelsync.integrations.sklearn import Tracked, flush
-from modelsync.runs import list_runs
+from modelsync.runs.read import list_runs
 
 pytestmark = pytest.mark.slow
 

@@ -22,19 +22,19 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
-from modelsync import fileio
 from modelsync.errors import IndexLocked, RefLocked
-from modelsync.fileio import UNKNOWN_OWNER_STALE_AFTER, LockFile, LockTimeout, read_lock
-from modelsync.owner import Owner
-from modelsync.repo import Repo
+from modelsync.repo.repository import Repo
 from modelsync.store import DiskStore
+from modelsync.util import fileio
+from modelsync.util.fileio import UNKNOWN_OWNER_STALE_AFTER, LockFile, LockTimeout, read_lock
+from modelsync.util.owner import Owner
 
 Cli = Callable[..., Result]
 
 TAKE_LOCK = """
 import os, sys
 from pathlib import Path
-from modelsync.fileio import LockFile
+from modelsync.util.fileio import LockFile
 LockFile(Path(sys.argv[1])).acquire()
 if sys.argv[2] == "exit":
     os._exit(0)

@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from modelsync.errors import ObjectCorrupt, ObjectMissing
-from modelsync.hashing import sha256_hex
 from modelsync.store import DiskStore, MemoryStore
 from modelsync.store.disk import INLINE_UP_TO, STALE_AFTER
+from modelsync.util.hashing import sha256_hex
 
 # Raw bytes, and bytes with enough repetition that zstd keeps the compressed form.
 payloads = st.one_of(

@@ -14,7 +14,6 @@ import pytest
 import torch
 
 import modelsync
-from modelsync import runs
 from modelsync.errors import (
     CatalogCorrupt,
     CatalogWarning,
@@ -24,8 +23,9 @@ from modelsync.errors import (
     UnknownRun,
     UsageError,
 )
-from modelsync.metrics import decode_segment
-from modelsync.repo import Repo
+from modelsync.model.segment import decode_segment
+from modelsync.repo.repository import Repo
+from modelsync.runs import read as runs
 
 
 def _tree(repo: Repo, rev: str) -> dict[str, bytes]:

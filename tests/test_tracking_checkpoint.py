@@ -6,10 +6,10 @@ import pytest
 import torch
 
 import modelsync
-from modelsync import runs
 from modelsync.errors import TrackingError, TrackingWarning
-from modelsync.metrics import decode_segment
-from modelsync.repo import Repo
+from modelsync.model.segment import decode_segment
+from modelsync.repo.repository import Repo
+from modelsync.runs import read as runs
 
 
 def _model() -> torch.nn.Module:

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 import modelsync
-from modelsync import runs
 from modelsync.errors import UsageError
-from modelsync.repo import Repo
+from modelsync.repo.repository import Repo
+from modelsync.runs import read as runs
 
 
 def _model() -> torch.nn.Module:

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 import modelsync
-from modelsync import runs
-from modelsync.datasets import fingerprint
-from modelsync.environment import capture_environment
-from modelsync.repo import Repo
+from modelsync.repo.repository import Repo
+from modelsync.runs import read as runs
+from modelsync.runs.datasets import fingerprint
+from modelsync.runs.environment import capture_environment
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -31,7 +31,7 @@ def test_capturing_the_environment_does_not_initialise_cuda() -> None:
 
     probe = (
         "import torch\n"
-        "from modelsync.environment import capture_environment\n"
+        "from modelsync.runs.environment import capture_environment\n"
         "env, _ = capture_environment()\n"
         "print(env.cuda is not None and bool(env.cuda.gpus), torch.cuda.is_initialized())"
     )

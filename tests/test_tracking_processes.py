@@ -16,9 +16,9 @@ from _tracking_workers import KEYS, STEPS, run_trainings
 from joblib import Parallel, delayed
 
 import modelsync
-from modelsync import runs
-from modelsync.metadata import RunInfo
-from modelsync.repo import Repo
+from modelsync.model.metadata import RunInfo
+from modelsync.repo.repository import Repo
+from modelsync.runs import read as runs
 
 WORKERS = 8
 RUNS_PER_WORKER = 3

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from modelsync.errors import PathError
-from modelsync.worktree import FileUpdate, WorkTree
+from modelsync.repo.worktree import FileUpdate, WorkTree
 
 
 @pytest.fixture

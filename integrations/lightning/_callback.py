@@ -12,8 +12,8 @@ from typing import Any, Literal
 
 import modelsync
 from modelsync.errors import TrackingError, TrackingWarning, UsageError
-from modelsync.metadata import RunStatus
-from modelsync.runs import RepoLike
+from modelsync.model.metadata import RunStatus
+from modelsync.runs.read import RepoLike
 
 from ._compat import TrainerFn, dump_checkpoint, pl
 from ._logger import ModelSyncLogger

@@ -11,8 +11,8 @@ from typing import Any
 
 import modelsync
 from modelsync.errors import TrackingWarning
-from modelsync.fileio import atomic_write
-from modelsync.runs import RepoLike, opened
+from modelsync.runs.read import RepoLike, opened
+from modelsync.util.fileio import atomic_write
 
 from ._compat import TorchCheckpointIO
 from ._runs import TRACKING_ERRORS

@@ -8,7 +8,7 @@ from typing import Any
 
 import modelsync
 from modelsync.errors import TrackingWarning
-from modelsync.runs import RepoLike
+from modelsync.runs.read import RepoLike
 
 from ._compat import Logger, rank_zero_only
 from ._runs import TRACKING_ERRORS, RunSettings, open_run

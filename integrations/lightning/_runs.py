@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import modelsync
 from modelsync.errors import InvalidRefName, ModelSyncError, UnknownRun
-from modelsync.runs import RepoLike
+from modelsync.runs.read import RepoLike
 
 if TYPE_CHECKING:
     from ._compat import pl

@@ -26,7 +26,7 @@ import skops.io
 
 import modelsync
 from modelsync.errors import UnsafeLoad, UsageError
-from modelsync.runs import RepoLike, opened
+from modelsync.runs.read import RepoLike, opened
 
 from ._background import background
 from ._describe import class_path, json_value

@@ -20,7 +20,7 @@ import numpy as np
 
 import modelsync
 from modelsync.errors import UsageError
-from modelsync.runs import RepoLike, opened
+from modelsync.runs.read import RepoLike, opened
 
 from ._background import background
 from ._describe import estimator_params, json_value

@@ -17,7 +17,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 
 from .. import __version__
-from ..repo import ENV_REPO
+from ..repo.repository import ENV_REPO
 from .deps import RepoHolder
 from .errors import install_error_handlers
 from .routes import checkpoints, files, refs, repository, runs, session, ui

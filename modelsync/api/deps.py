@@ -15,7 +15,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from ..errors import RepositoryExists, RepositoryNotFound
-from ..repo import CONTROL_DIR, Repo
+from ..repo.repository import CONTROL_DIR, Repo
 
 
 class RepoHolder:

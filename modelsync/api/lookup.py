@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..objects import Commit, TreeEntry
-from ..repo import Repo
+from ..model.objects import Commit, TreeEntry
+from ..repo.repository import Repo
 from .errors import not_found
 from .security import validate_repo_path, validate_revision
 

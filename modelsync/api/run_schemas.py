@@ -6,9 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ..inspect import MetricRow, ValueRow
-from ..metadata import MetricSummary, RunInfo
-from ..objects import TensorRecord
+from ..model.metadata import MetricSummary, RunInfo
+from ..model.objects import TensorRecord
+from ..runs.compare import MetricRow, ValueRow
 from .schemas import JSONNumber, json_safe
 
 

@@ -10,10 +10,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ..diff import FileChange
-from ..inspect import SnapshotDiff
-from ..objects import Commit, TreeEntry, json_safe_number
-from ..repo import StatusReport
+from ..model.objects import Commit, TreeEntry, json_safe_number
+from ..repo.diff import FileChange
+from ..repo.repository import StatusReport
+from ..runs.compare import SnapshotDiff
 
 JSONNumber = float | str
 

@@ -22,7 +22,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
-from ..objects import CONTROL_DIR, is_control_dir_name
+from ..model.objects import CONTROL_DIR, is_control_dir_name
 from .errors import ApiError, error_response
 from .settings import Settings
 

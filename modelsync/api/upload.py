@@ -21,8 +21,8 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from ..objects import CONTROL_DIR, is_control_dir_name
-from ..repo import Repo
+from ..model.objects import CONTROL_DIR, is_control_dir_name
+from ..repo.repository import Repo
 from .errors import ApiError, bad_request, too_large
 from .schemas import AddOut
 

@@ -6,15 +6,15 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..diff import FileChange, format_size
-from ..objects import CheckpointManifest, TensorRecord
+from ..model.objects import CheckpointManifest, TensorRecord
+from ..repo.diff import FileChange, format_size
 from ..store import ObjectStore
 from .reader import checkpoint_id, load_tensors, read_manifest
 
 if TYPE_CHECKING:
     import torch
 
-    from ..repo import Repo
+    from ..repo.repository import Repo
 
 TensorStatus = Literal["unchanged", "changed", "added", "removed"]
 _BLOCK = 1 << 22

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ObjectCorrupt, ObjectMissing, UsageError
-from ..objects import CheckpointManifest, MalformedObject, TensorRecord, object_type
+from ..model.objects import CheckpointManifest, MalformedObject, TensorRecord, object_type
 from ..store import ObjectStore
 from .structure import decode_structure, pickled_values, refuse_pickles, tensor_paths
 from .tensors import byte_view, dtype_from_name, expected_nbytes
@@ -22,7 +22,7 @@ from .writer import CHECKPOINT_ENTRY
 if TYPE_CHECKING:
     import torch
 
-    from ..repo import Repo
+    from ..repo.repository import Repo
 
 
 @dataclass(frozen=True)

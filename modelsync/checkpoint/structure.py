@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..errors import UnsafeLoad, UsageError
-from ..objects import JSONValue, MalformedObject, canonical_json
+from ..model.objects import JSONValue, MalformedObject, canonical_json
 
 SAFE_DICT_CLASSES = frozenset(
     {

@@ -12,7 +12,7 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
-from ..objects import MalformedObject
+from ..model.objects import MalformedObject
 
 if TYPE_CHECKING:
     import torch

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from ..errors import RefConflict, UsageError
-from ..objects import FILE_MODE, CheckpointManifest, JSONValue, TensorRecord, TreeEntry
-from ..refs import BRANCH_PREFIX, HEAD, check_ref_name
+from ..model.objects import FILE_MODE, CheckpointManifest, JSONValue, TensorRecord, TreeEntry
+from ..repo.refs import BRANCH_PREFIX, HEAD, check_ref_name
 from ..store import Batch, ObjectStore, ObjectWriter
 from .structure import encode_structure
 from .tensors import (
@@ -39,7 +39,7 @@ from .tensors import (
 if TYPE_CHECKING:
     import torch
 
-    from ..repo import Repo
+    from ..repo.repository import Repo
 
 CHUNK_SIZE = 4 << 20
 CHECKPOINT_ENTRY = "checkpoint"

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from ..refs import HEAD
+from ..repo.refs import HEAD
 from . import tensors
 from .common import RepoOption, console, exit_with_error, repository, short
 

@@ -15,10 +15,10 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
-from ..db import is_corrupt
+from ..catalog.db import is_corrupt
 from ..errors import ModelSyncError, RepositoryWarning
-from ..objects import json_safe_number
-from ..repo import Repo
+from ..model.objects import json_safe_number
+from ..repo.repository import Repo
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)

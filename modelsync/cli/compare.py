@@ -1,4 +1,4 @@
-"""``modelsync compare``: runs side by side, what differs marked (``inspect.compare_runs``)."""
+"""``modelsync compare``: runs side by side, what differs marked (``runs.compare.compare_runs``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from ..inspect import MetricRow, RunComparison, ValueRow, compare_runs
+from ..runs.compare import MetricRow, RunComparison, ValueRow, compare_runs
 from .common import JsonOption, RepoOption, exit_with_error, print_json, repository
 from .tables import (
     Column,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ..repo import Repo
+from ..repo.repository import Repo
 from .common import console, handle_errors
 
 

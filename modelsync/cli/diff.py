@@ -1,4 +1,4 @@
-"""``modelsync diff``: what changed, path by path, with a patch for each (``modelsync.diff``)."""
+"""``modelsync diff``: what changed, path by path, with a patch for each (``modelsync.repo.diff``)."""
 
 from __future__ import annotations
 

@@ -14,9 +14,9 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from ..objects import Commit, Tag, TreeEntry
-from ..refs import HEAD
-from ..repo import Repo
+from ..model.objects import Commit, Tag, TreeEntry
+from ..repo.refs import HEAD
+from ..repo.repository import Repo
 from .common import (
     JsonOption,
     RepoOption,

@@ -1,6 +1,6 @@
 """What ``modelsync log`` prints: commits with their run's step, epoch and metrics, a graph.
 
-History comes from the catalog (``commitlog.walk_log``): a 10,000-commit run is one query, not
+History comes from the catalog (``catalog.commits.walk_log``): a 10,000-commit run is one query, not
 10,000 object reads. Decorations read only the refs that can point into what is shown: HEAD,
 the branches and tags that are not runs', and the branch and labels of each run listed; the
 other runs' refs (10,000 files in a large repository) are never opened.
@@ -15,11 +15,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from ..commitlog import CommitCache, walk_log
+from ..catalog.commits import CommitCache, walk_log
 from ..errors import ObjectError
-from ..objects import Commit
-from ..refs import BRANCH_PREFIX, HEAD, RUN_BRANCH_PREFIX, TAG_PREFIX
-from ..repo import Repo
+from ..model.objects import Commit
+from ..repo.refs import BRANCH_PREFIX, HEAD, RUN_BRANCH_PREFIX, TAG_PREFIX
+from ..repo.repository import Repo
 from .render import format_date, meta_lines
 from .tables import Line, Segment, format_number
 

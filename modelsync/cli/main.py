@@ -132,7 +132,7 @@ def _leave_at_once_with(done: SystemExit) -> int | None:
         return None
     if sys.gettrace() is not None or sys.getprofile() is not None:
         return None
-    tracking = sys.modules.get("modelsync.tracking")
+    tracking = sys.modules.get("modelsync.runs.run")
     if tracking is not None and tracking.active_run() is not None:
         return None
     if done.code is None:

@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from ..diff import format_size
-from ..maintenance import DEFAULT_GRACE
+from ..repo.diff import format_size
+from ..repo.maintenance import DEFAULT_GRACE
 from .common import (
     JsonOption,
     RepoOption,

@@ -1,7 +1,7 @@
 """``modelsync metrics``: metric series of runs as terminal charts, a PNG, CSV or JSON.
 
 Series are read from the catalog's chunk columns and downsampled with min-max buckets
-(``modelsync.series``), so a million-point series draws as fast as a short one and its spikes
+(``modelsync.runs.series``), so a million-point series draws as fast as a short one and its spikes
 stay visible. ``--csv`` writes every point, never downsampled.
 """
 
@@ -17,15 +17,15 @@ import typer
 from rich.text import Text
 
 from ..errors import UsageError
-from ..inspect import run_name
-from ..repo import Repo
-from ..runs import get_metric_summaries, get_run, metric_columns
+from ..repo.repository import Repo
+from ..runs.compare import run_name
+from ..runs.read import get_metric_summaries, get_run, metric_columns
 from .chart import Curve, render
 from .common import JsonOption, RepoOption, console, exit_with_error, print_json, repository
 from .tables import print_segments
 
 if TYPE_CHECKING:
-    from ..series import Series
+    from ..runs.series import Series
 
 CHART_HEIGHT = 14
 DEFAULT_POINTS = 2000
@@ -107,7 +107,7 @@ def _keys(repo: Repo, names: list[str], wanted: list[str]) -> list[str]:
 
 def _load(repo: Repo, names: list[str], keys: list[str]) -> dict[tuple[str, str], Series]:
     try:
-        from ..series import Series
+        from ..runs.series import Series
     except ImportError:
         raise UsageError(
             "modelsync metrics needs numpy for charts: pip install 'modelsync[plot]'"
@@ -133,13 +133,13 @@ def _write_csv(repo: Repo, names: list[str], keys: list[str]) -> None:
 
 
 def _downsampled(series: Series, points: int | None) -> Series:
-    from ..series import minmax_downsample
+    from ..runs.series import minmax_downsample
 
     return series if points is None else minmax_downsample(series, points)
 
 
 def _series_json(series: dict[tuple[str, str], Series], points: int | None) -> dict[str, Any]:
-    from ..series import json_values
+    from ..runs.series import json_values
 
     out = []
     for (name, key), full in series.items():

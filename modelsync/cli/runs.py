@@ -1,4 +1,4 @@
-"""``modelsync runs``: the table of runs, filtered, sorted and paged in SQL (``runtable``)."""
+"""``modelsync runs``: the table of runs, filtered, sorted and paged in SQL (``catalog.table``)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from ..query import parse_sort, parse_where
-from ..runtable import DEFAULT_SORT, RunPage, check_fields, metric_goal, page_of_runs
+from ..catalog.query import parse_sort, parse_where
+from ..catalog.table import DEFAULT_SORT, RunPage, check_fields, metric_goal, page_of_runs
 from .common import JsonOption, RepoOption, console, exit_with_error, print_json, repository
 from .tables import (
     Column,

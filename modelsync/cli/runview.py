@@ -3,7 +3,7 @@
 ``show`` of a run commit (or of a run: its latest commit) gains sections for the run, its
 params, its metrics at that point, the environment, the code version (with the uncommitted diff
 the run started from) and the datasets. ``diff`` of two run commits starts with the changed
-params, the metric deltas and the packages whose versions changed (``inspect.diff_snapshots``);
+params, the metric deltas and the packages whose versions changed (``runs.compare.diff_snapshots``);
 the files that hold them are then left out of the per-file patches.
 """
 
@@ -16,12 +16,12 @@ from typing import Any
 import typer
 from rich.text import Text
 
-from ..inspect import RunSnapshot, SnapshotDiff, diff_snapshots, read_snapshot
-from ..metadata import Environment
-from ..refs import BRANCH_PREFIX, RUN_BRANCH_PREFIX
-from ..repo import Repo
-from ..runindex import INDEXED_FILES
-from ..runs import DATASETS_FILE, ENVIRONMENT_FILE, REQUIREMENTS_FILE, get_metric_summaries
+from ..catalog.runs import INDEXED_FILES
+from ..model.metadata import Environment
+from ..repo.refs import BRANCH_PREFIX, RUN_BRANCH_PREFIX
+from ..repo.repository import Repo
+from ..runs.compare import RunSnapshot, SnapshotDiff, diff_snapshots, read_snapshot
+from ..runs.read import DATASETS_FILE, ENVIRONMENT_FILE, REQUIREMENTS_FILE, get_metric_summaries
 from . import history
 from .common import console
 from .history import CommitView, Section

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ..metadata import SCHEMA_MODELS, json_schemas
+from ..model.metadata import SCHEMA_MODELS, json_schemas
 from .common import exit_with_error, print_json
 
 

@@ -18,7 +18,7 @@ from typing import Annotated
 import typer
 
 from ..errors import RepositoryNotFound
-from ..repo import ENV_REPO, Repo
+from ..repo.repository import ENV_REPO, Repo
 from .common import RepoOption, console, exit_with_error
 
 APP_FACTORY = "modelsync.api.app:create_app_from_env"

@@ -21,8 +21,8 @@ from rich.text import Text
 from .common import console
 
 if TYPE_CHECKING:
-    from ..metadata import RunInfo
-    from ..runrow import RunRow
+    from ..catalog.liveness import RunRow
+    from ..model.metadata import RunInfo
 
 MISSING = "-"
 

@@ -9,8 +9,8 @@ import typer
 from rich.text import Text
 from typer.core import TyperGroup
 
-from ..refs import HEAD
-from ..repo import Repo
+from ..repo.refs import HEAD
+from ..repo.repository import Repo
 from .common import JsonOption, RepoOption, console, print_json, repository, short
 from .render import tag_json
 

@@ -1,6 +1,6 @@
 """Checkpoints on the command line: the tensor listing of ``show`` and ``checkout --to``.
 
-``diff`` gets its per-tensor report from the ``checkpoint`` patcher (``modelsync.diff``);
+``diff`` gets its per-tensor report from the ``checkpoint`` patcher (``modelsync.repo.diff``);
 ``show`` gets the section built here, registered by ``register``.
 """
 
@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ..diff import format_size
 from ..errors import UsageError
-from ..repo import Repo
+from ..repo.diff import format_size
+from ..repo.repository import Repo
 from . import history
 from .history import CommitView, Section
 

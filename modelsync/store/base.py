@@ -9,7 +9,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
-from ..hashing import BytesLike
+from ..util.hashing import BytesLike
 
 
 @dataclass

@@ -28,7 +28,7 @@ from typing import Any
 
 import zstandard
 
-from ..hashing import BytesLike
+from ..util.hashing import BytesLike
 
 RAW = 0
 ZSTD = 1

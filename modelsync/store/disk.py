@@ -40,9 +40,9 @@ from types import TracebackType
 from typing import BinaryIO
 
 from ..errors import ObjectCorrupt, ObjectMissing
-from ..fileio import atomic_output, atomic_write
-from ..hashing import BytesLike, is_oid, sha256_hex
-from ..owner import Liveness, Owner, liveness
+from ..util.fileio import atomic_output, atomic_write
+from ..util.hashing import BytesLike, is_oid, sha256_hex
+from ..util.owner import Liveness, Owner, liveness
 from .background import BackgroundCompressor
 from .base import CompressionReport
 from .compression import (

@@ -9,7 +9,7 @@ from pathlib import Path
 from types import TracebackType
 
 from ..errors import ObjectCorrupt, ObjectMissing
-from ..hashing import BytesLike, sha256_hex
+from ..util.hashing import BytesLike, sha256_hex
 from .base import CompressionReport
 
 

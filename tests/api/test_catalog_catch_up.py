@@ -1,7 +1,7 @@
 """A long-running server never answers from a catalog that lags behind another process's commit.
 
 A writer whose catalog write failed after its ref moved leaves a pending note (see
-``modelsync.catalogsync``). A command catches up with the notes when it starts; the server lives
+``modelsync.catalog.sync``). A command catches up with the notes when it starts; the server lives
 on, so it catches up before each request.
 """
 
@@ -22,7 +22,7 @@ _RUN_WITH_A_FAILING_CATALOG = textwrap.dedent(
     """
     import sqlite3, sys, warnings
     import modelsync
-    from modelsync.db import Catalog
+    from modelsync.catalog.db import Catalog
 
     def disk_full(*args, **kwargs):
         raise sqlite3.OperationalError("database or disk is full")

@@ -8,7 +8,7 @@ from array import array
 
 import numpy as np
 
-from modelsync.series import Series, json_values, minmax_downsample
+from modelsync.runs.series import Series, json_values, minmax_downsample
 
 
 def series(values: list[float]) -> Series:

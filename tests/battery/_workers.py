@@ -110,7 +110,7 @@ def _write(repo: Path, files: dict[str, bytes]) -> None:
 
 
 def _head(repo: Path) -> str:
-    from modelsync.repo import Repo
+    from modelsync.repo.repository import Repo
 
     with Repo.open(repo) as opened:
         head = opened.head_commit()
@@ -143,7 +143,7 @@ def gc(repo: Path, generation: int, cycles: int, *, prune: bool = True) -> None:
 def _start(repo_path: Path, repo: Any, name: str, *, strict: bool = True) -> Any:
     """Start run ``name`` in ``repo`` (a Repo, or None: start_run opens ``repo_path``), or
     resume it if it exists."""
-    from modelsync.tracking import start_run
+    from modelsync.runs.run import start_run
 
     resume = (repo_path / ".modelsync" / "refs" / "heads" / "runs" / name).is_file()
     where = repo_path if repo is None else repo
@@ -151,7 +151,7 @@ def _start(repo_path: Path, repo: Any, name: str, *, strict: bool = True) -> Any
 
 
 def checkpoints(repo_path: Path, generation: int, cycles: int, *, later: bool = False) -> None:
-    from modelsync.repo import Repo
+    from modelsync.repo.repository import Repo
 
     repo = Repo.open(repo_path)
     if later:
@@ -170,7 +170,7 @@ def checkpoints(repo_path: Path, generation: int, cycles: int, *, later: bool = 
 
 def resume(repo_path: Path, name: str) -> None:
     """Continue run ``name`` (start it if it does not exist yet) and finish it at once."""
-    from modelsync.repo import Repo
+    from modelsync.repo.repository import Repo
 
     with Repo.open(repo_path) as repo:
         run = _start(repo_path, repo, name)
@@ -185,7 +185,7 @@ def faulty_checkpoint(repo_path: Path, generation: int, hooks: dict[str, str]) -
 
     import _io_hooks
 
-    from modelsync.repo import Repo
+    from modelsync.repo.repository import Repo
 
     repo = Repo.open(repo_path)
     run = _start(repo_path, repo, CHECKPOINT_RUN, strict=False)
@@ -329,7 +329,7 @@ def main(argv: list[str]) -> int:
     if scenario in ("serve", "checkpoints", "compression"):
         import torch  # noqa: F401 - imported before the hooks: its import is not the writer's
 
-        import modelsync.tracking  # noqa: F401
+        import modelsync.runs.run  # noqa: F401
     _io_hooks.install()
     if scenario == "serve":
         serve()

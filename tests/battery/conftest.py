@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from modelsync.files import iter_content
-from modelsync.maintenance import FsckReport
-from modelsync.repo import Repo
+from modelsync.repo.files import iter_content
+from modelsync.repo.maintenance import FsckReport
+from modelsync.repo.repository import Repo
 
 HERE = Path(__file__).parent
 WORKERS = HERE / "_workers.py"

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from modelsync.repo import Repo
+from modelsync.repo.repository import Repo
 from modelsync.store import disk
 
 from ._io_hooks import KILLED_BEFORE

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from modelsync.repo import Repo
+from modelsync.repo.repository import Repo
 
 from ._workers import checkpoint_state, cycle_files, gc_files
 from .conftest import (

@@ -31,8 +31,8 @@ from modelsync.checkpoint import (
     read_manifest,
 )
 from modelsync.errors import ModelSyncError, UnsafeLoad
-from modelsync.objects import CheckpointManifest, TreeEntry
-from modelsync.repo import Repo
+from modelsync.model.objects import CheckpointManifest, TreeEntry
+from modelsync.repo.repository import Repo
 from modelsync.store.disk import _IDX_MAGIC
 from modelsync.store.packindex import ENTRY
 

@@ -21,9 +21,9 @@ from starlette.background import BackgroundTask
 
 from ...checkpoint import describe_checkpoint, diff_checkpoints, export_checkpoint
 from ...checkpoint.writer import CHECKPOINT_ENTRY
-from ...objects import TensorRecord
-from ...refs import HEAD
-from ...repo import Repo
+from ...model.objects import TensorRecord
+from ...repo.refs import HEAD
+from ...repo.repository import Repo
 from ..deps import RepoDep
 from ..errors import ApiError, not_found
 from ..lookup import resolve

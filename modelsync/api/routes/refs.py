@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from ...refs import TAG_PREFIX, check_ref_name
-from ...repo import Repo
+from ...repo.refs import TAG_PREFIX, check_ref_name
+from ...repo.repository import Repo
 from ..deps import RepoDep, WriteLockDep
 from ..errors import conflict, not_found
 from ..schemas import RefIn, RefOut, TagIn

@@ -7,14 +7,14 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from ... import runs
-from ...inspect import compare_runs
-from ...names import check_run_name
-from ...refs import RUN_BRANCH_PREFIX, TAG_PREFIX
-from ...repo import Repo
-from ...runindex import run_commit_rows
-from ...runtable import page_of_runs
-from ...series import Series, json_values, minmax_downsample
+from ...catalog.runs import run_commit_rows
+from ...catalog.table import page_of_runs
+from ...repo.refs import RUN_BRANCH_PREFIX, TAG_PREFIX
+from ...repo.repository import Repo
+from ...runs import read as runs
+from ...runs.compare import compare_runs
+from ...runs.names import check_run_name
+from ...runs.series import Series, json_values, minmax_downsample
 from ..deps import RepoDep
 from ..run_schemas import (
     CompareOut,
