@@ -35,7 +35,8 @@ from typing import Any
 
 import torch
 
-from modelsync import Repo
+from modelsync import Repo, load_checkpoint, save_checkpoint
+from modelsync.checkpoint import writer_for
 
 MB = 1 << 20
 Row = tuple[str, str, str, str, str]
@@ -133,7 +134,7 @@ def frozen_backbone(root: Path, backbone_mb: int, snapshots: int) -> list[Row]:
             loss.backward()
             optimizer.step()
         checkpoint = lightning_style(model, optimizer, epoch)
-        repo.save_checkpoint(checkpoint, f"epoch {epoch}", branch="runs/frozen")
+        save_checkpoint(repo, checkpoint, f"epoch {epoch}", branch="runs/frozen")
         torch.save(checkpoint, peer_dir / f"epoch={epoch}.ckpt")
         states.append({str(i): t.clone() for i, t in enumerate(tensors_of(checkpoint))})
     repo.store.compress_deferred()  # what the background thread or gc finishes
@@ -177,7 +178,7 @@ def full_finetune(root: Path, model_mb: int, snapshots: int) -> list[Row]:
             loss.backward()
             optimizer.step()
         state = model.state_dict()
-        repo.save_checkpoint(state, f"epoch {epoch}", branch="runs/finetune")
+        save_checkpoint(repo, state, f"epoch {epoch}", branch="runs/finetune")
         torch.save(state, peer_dir / f"epoch={epoch}.ckpt")
         raw += sum(t.numel() * t.element_size() for t in state.values())
     repo.store.compress_deferred()  # what the background thread or gc finishes
@@ -255,7 +256,7 @@ def first_saves(
     def ours() -> None:
         fresh = Repo.init(root / "first-save", name="bench", email="bench@example.com")
         fresh.store.background_compression = False  # the compress-later pass is timed apart
-        repos.append((fresh, fresh.save_checkpoint(state, "first", branch="runs/speed")))
+        repos.append((fresh, save_checkpoint(fresh, state, "first", branch="runs/speed")))
 
     savers = [("peer", clear_peer, peer), ("durable", clear_durable, durable)]
     savers.append(("ours", clear_ours, ours))
@@ -302,10 +303,10 @@ def snapshot_speed(root: Path, total_mb: int) -> list[Row]:
     os.sync()
     # The median of three unchanged saves: one is a few fsyncs, which one disk stall can triple.
     second = statistics.median(
-        timed(lambda: repo.save_checkpoint(state, "unchanged", branch="runs/speed"))[0]
+        timed(lambda: save_checkpoint(repo, state, "unchanged", branch="runs/speed"))[0]
         for _ in range(3)
     )
-    writer = repo.checkpoint_writer
+    writer = writer_for(repo)
     rehash, _ = timed(
         lambda: writer.commit(writer.capture(state, copy=False, reuse=False), branch="runs/speed")
     )
@@ -318,11 +319,11 @@ def snapshot_speed(root: Path, total_mb: int) -> list[Row]:
     writer.commit(snapshot, branch="runs/speed")
 
     load_peer = best_of(2, lambda: torch.load(peer_path, map_location="cpu", weights_only=True))
-    load_ours = best_of(2, lambda: repo.load_checkpoint(commit))
+    load_ours = best_of(2, lambda: load_checkpoint(repo, commit))
     repo.close()
     inline = Repo.init(root / "inline", name="bench", email="bench@example.com")
-    inline.checkpoint_writer.compression = "now"
-    first_inline, _ = timed(lambda: inline.save_checkpoint(state, "first", branch="runs/speed"))
+    writer_for(inline).compression = "now"
+    first_inline, _ = timed(lambda: save_checkpoint(inline, state, "first", branch="runs/speed"))
     inline_stored = tree_bytes(inline.control_dir / "objects")
     inline.close()
     size = f"{total_mb} MB"
@@ -417,7 +418,7 @@ def _rss_child(kind: str, total_mb: int, directory: str) -> None:
         Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
     if kind == "ours":
         repo = Repo.init(Path(directory) / "repo", name="bench", email="bench@example.com")
-        repo.save_checkpoint(state, "big")
+        save_checkpoint(repo, state, "big")
         repo.close()
     else:
         torch.save(state, Path(directory) / "peer.ckpt")

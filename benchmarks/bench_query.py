@@ -57,13 +57,19 @@ from rich.table import Table
 
 import modelsync
 from modelsync import Repo
-from modelsync.catalog.runs import PARAMS_FILE, RUN_FILE, SEGMENT_FILE
+from modelsync.model.layout import (
+    DATASETS_FILE,
+    ENVIRONMENT_FILE,
+    PARAMS_FILE,
+    RUN_FILE,
+    SEGMENT_FILE,
+    run_ref,
+)
 from modelsync.model.metadata import DatasetList, Environment, Params, RunInfo
 from modelsync.model.objects import FILE_MODE, Commit, TreeEntry
-from modelsync.model.segment import MetricBuffer, encode_segment
-from modelsync.repo.refs import BRANCH_PREFIX, RUN_BRANCH_PREFIX
+from modelsync.model.segment import encode_segment
+from modelsync.runs.buffer import MetricBuffer
 from modelsync.runs.environment import CAPTURE_ITEMS
-from modelsync.runs.read import DATASETS_FILE, ENVIRONMENT_FILE
 
 SERIES_RUN = "long-series"
 HISTORY_RUN = "long-history"
@@ -164,8 +170,10 @@ class RunWriter:
 
     def publish(self, heads: dict[str, str], commits: list[tuple[str, Commit]]) -> None:
         for run, oid in heads.items():
-            if not self.repo.refs.set_if_equals(BRANCH_PREFIX + RUN_BRANCH_PREFIX + run, None, oid):
-                raise RuntimeError(f"run {run} exists already")
+            with self.repo.refs.locked(run_ref(run)) as ref:
+                if ref.raw is not None:
+                    raise RuntimeError(f"run {run} exists already")
+                ref.set(oid)
         with self.repo.catalog.write() as conn:
             for oid, commit in commits:
                 self.repo.catalog.record_commit(conn, oid, commit, self.repo.run_files(commit))

@@ -40,12 +40,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from api.serving import Server
 
 from modelsync import Repo
-from modelsync.catalog.runs import PARAMS_FILE, RUN_FILE, SEGMENT_FILE
+from modelsync.model.layout import PARAMS_FILE, RUN_FILE, SEGMENT_FILE, run_ref
 from modelsync.model.metadata import Params, RunInfo
 from modelsync.model.objects import FILE_MODE, TreeEntry
-from modelsync.model.segment import MetricBuffer, encode_segment
-from modelsync.repo.refs import BRANCH_PREFIX, RUN_BRANCH_PREFIX
+from modelsync.model.segment import encode_segment
 from modelsync.runs import read as runs
+from modelsync.runs.buffer import MetricBuffer
 from modelsync.runs.environment import CAPTURE_ITEMS
 
 TOKEN = "bench-server-token-0123456789"
@@ -103,7 +103,7 @@ def _write_synthetic_runs(repo: Repo, count: int) -> None:
             repo.commit_tree(
                 tree,
                 f"finished run {name}",
-                ref=BRANCH_PREFIX + RUN_BRANCH_PREFIX + name,
+                ref=run_ref(name),
                 meta={**meta, "metrics": latest},
                 timestamp=start + index * 60 + 60,
                 create=True,

@@ -14,7 +14,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from ..errors import RepositoryExists, RepositoryNotFound
+from ..errors import RepositoryExists
 from ..repo.repository import CONTROL_DIR, Repo
 
 
@@ -33,9 +33,7 @@ class RepoHolder:
     def get(self) -> Repo:
         with self._open_lock:
             if self._repo is None:
-                if not self.exists():
-                    raise RepositoryNotFound(str(self.path))
-                self._repo = Repo(self.path, self.path / CONTROL_DIR)
+                self._repo = Repo(self.path)
             return self._repo
 
     def init(self, *, name: str | None, email: str | None, default_branch: str) -> Repo:

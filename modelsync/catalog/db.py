@@ -4,7 +4,7 @@ Everything in it is derived from commits and refs, so ``Repo.reindex`` can rebui
 time. WAL mode, a busy timeout, ``BEGIN IMMEDIATE`` for writes and one connection per process
 and thread (a fresh one after fork) let many writers share it without "database is locked".
 
-It never answers from less than the refs reach (``catalog.sync`` says how commits get in):
+It never answers from less than the refs reach (``repo.catalogsync`` says how commits get in):
 
 - A catalog without the current schema (a missing file, or one from another version) is filled
   (``fill``) in the transaction that creates its tables, and ``user_version`` is set in that

@@ -22,16 +22,12 @@ import sqlite3
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..model.layout import PARAMS_FILE, RUN_FILE, SEGMENT_FILE
 from ..model.objects import Commit
 
 if TYPE_CHECKING:
     from ..model.metadata import MetricSummary
     from ..model.segment import MetricChunk
-
-RUN_FILE = "run.json"
-PARAMS_FILE = "params.json"
-SEGMENT_FILE = "metrics.seg"
-INDEXED_FILES = (RUN_FILE, PARAMS_FILE, SEGMENT_FILE)
 
 RUN_TABLES = [
     """CREATE TABLE IF NOT EXISTS runs (

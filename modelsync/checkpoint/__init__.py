@@ -12,14 +12,14 @@ entries (``params.json``, ``files/...``) are carried over from its previous comm
 
 Synchronous use::
 
-    commit_id = repo.save_checkpoint(model_or_state_dict, "epoch 3", branch="runs/foo")
-    state = repo.load_checkpoint("runs/foo", map_location="cpu")   # trusted=False by default
+    commit_id = save_checkpoint(repo, model_or_state_dict, "epoch 3", branch="runs/foo")
+    state = load_checkpoint(repo, "runs/foo", map_location="cpu")   # trusted=False by default
 
 Asynchronous use, as the Lightning adapter does: the training thread only copies tensors (and
 skips those unchanged since the last capture: same storage, same version counter); hashing,
 compression and writing happen elsewhere::
 
-    writer = repo.checkpoint_writer           # one per repository per process
+    writer = writer_for(repo)                  # one per repository per process
     snapshot = writer.capture(checkpoint)      # training thread
     # on a background thread:
     with repo.store.batch() as batch:
@@ -33,10 +33,16 @@ Write snapshots in the order they were captured. Changes made behind torch's bac
 ``.data``, a numpy view or ``torch.inference_mode`` tensors) do not bump version counters;
 ``capture(obj, reuse=False)`` hashes everything again.
 
+The writer itself knows only the object store and a ``CommitCheckpoint`` callable: ``saving``
+gives each repository its writer (``writer_for``), committing onto the repository's branches
+(``BranchCommitter``).
+
 Reading: ``describe_checkpoint`` (tensor listing, no data), ``load_checkpoint``,
 ``load_tensors``, ``diff_checkpoints`` (per tensor: unchanged/changed/added/removed, L2 norm of
 the difference, relative change, max absolute difference), ``export_checkpoint`` (``.ckpt`` via
 ``torch.save``, or safetensors), ``checkpoint_path`` (a cached ``.ckpt`` to resume from).
+Importing this package registers the per-tensor patch of ``checkpoint`` entries with
+``repo.diff`` (see ``compare``), so ``modelsync diff`` reports them tensor by tensor.
 None of them unpickles: values that are neither tensors nor plain data are stored pickled, and
 loading them needs ``trusted=True``.
 
@@ -55,24 +61,25 @@ from .reader import (
     load_tensors,
     read_manifest,
 )
+from .saving import BranchCommitter, save_checkpoint, writer_for
 from .writer import (
     CHUNK_SIZE,
+    CheckpointStats,
     CheckpointWriter,
+    CommitCheckpoint,
     Snapshot,
-    SnapshotStats,
-    WriterStats,
-    save_checkpoint,
 )
 
 __all__ = [
     "CHUNK_SIZE",
+    "BranchCommitter",
     "CheckpointInfo",
+    "CheckpointStats",
     "CheckpointWriter",
+    "CommitCheckpoint",
     "Snapshot",
-    "SnapshotStats",
     "TensorChange",
     "TensorPatch",
-    "WriterStats",
     "checkpoint_id",
     "checkpoint_patch",
     "checkpoint_path",
@@ -85,4 +92,5 @@ __all__ = [
     "read_manifest",
     "save_checkpoint",
     "weight_tensors",
+    "writer_for",
 ]

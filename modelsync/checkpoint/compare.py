@@ -1,4 +1,9 @@
-"""Per-tensor comparison of two checkpoints: what changed, and by how much."""
+"""Per-tensor comparison of two checkpoints: what changed, and by how much.
+
+Importing this module registers ``checkpoint_patch`` as ``diff``'s patcher for ``checkpoint``
+entries (``repo.diff.PATCHERS``), so ``Repo.patch`` reports a changed checkpoint tensor by
+tensor wherever the checkpoint package is imported.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..model.objects import CheckpointManifest, TensorRecord
-from ..repo.diff import FileChange, format_size
+from ..repo.diff import PATCHERS, FileChange, format_size
 from ..store import ObjectStore
 from .reader import checkpoint_id, load_tensors, read_manifest
 
@@ -169,3 +174,6 @@ def _difference(x: torch.Tensor, y: torch.Tensor) -> tuple[float, float, float]:
         if math.isnan(block_max) or block_max > max_abs:
             max_abs = block_max
     return l2_squared, base_squared, max_abs
+
+
+PATCHERS["checkpoint"] = checkpoint_patch

@@ -34,14 +34,13 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, cast
 
 from ..errors import UsageError
+from ..repo.repository import Repo
 from ..util.fileio import atomic_output, fsync_dir
 from .reader import checkpoint_id, load_checkpoint, load_tensors, read_manifest
 from .structure import tensor_paths
 
 if TYPE_CHECKING:
     import torch
-
-    from ..repo.repository import Repo
 
 ExportFormat = Literal["ckpt", "safetensors"]
 EXPORT_NAMES: dict[str, str] = {"ckpt": "checkpoint.ckpt", "safetensors": "model.safetensors"}
@@ -94,8 +93,6 @@ def checkpoint_path(
     (``.modelsync/exports/<commit>/checkpoint.ckpt``) and reused by later calls while it still
     holds exactly what the commit exports to; anything else found there is replaced.
     """
-    from ..repo.repository import Repo
-
     if isinstance(repo, Repo):
         return _checkpoint_file(repo, rev, directory, trusted=trusted)
     with Repo.open(repo) as opened:

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ObjectCorrupt, ObjectMissing, UsageError
+from ..model.layout import CHECKPOINT_ENTRY
 from ..model.objects import CheckpointManifest, MalformedObject, TensorRecord, object_type
 from ..store import ObjectStore
 from .structure import decode_structure, pickled_values, refuse_pickles, tensor_paths
 from .tensors import byte_view, dtype_from_name, expected_nbytes
-from .writer import CHECKPOINT_ENTRY
 
 if TYPE_CHECKING:
     import torch
@@ -50,7 +50,8 @@ def checkpoint_id(repo: Repo, rev: str) -> tuple[str, str]:
     entry = repo.read_tree(repo.read_commit(commit).tree).entries.get(CHECKPOINT_ENTRY)
     if entry is None or entry.kind != "checkpoint":
         raise UsageError(
-            f"{rev!r} ({commit[:12]}) holds no checkpoint; save one with repo.save_checkpoint()"
+            f"{rev!r} ({commit[:12]}) holds no checkpoint; "
+            "save one with modelsync.save_checkpoint()"
         )
     return commit, entry.oid
 

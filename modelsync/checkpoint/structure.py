@@ -31,6 +31,7 @@ from typing import Any
 
 from ..errors import UnsafeLoad, UsageError
 from ..model.objects import JSONValue, MalformedObject, canonical_json
+from .tensors import dtype_from_name
 
 SAFE_DICT_CLASSES = frozenset(
     {
@@ -293,8 +294,6 @@ class _Decoder:
         return complex(float(node["real"]), float(node["imag"]))
 
     def _decode_dtype(self, node: dict[str, Any]) -> Any:
-        from .tensors import dtype_from_name
-
         return dtype_from_name(str(node["name"]))
 
     def _decode_device(self, node: dict[str, Any]) -> Any:

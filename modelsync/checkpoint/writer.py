@@ -6,7 +6,9 @@ changed. A tensor whose storage and version counter are those it had at the prev
 this process cannot have changed, so it is neither copied nor hashed again: the snapshot reuses
 the chunk ids stored for it then. ``write`` hashes the copies, compresses them by byte planes
 and puts them into a pack batch (on the store's worker threads, which release the GIL) and
-writes the manifest; ``commit`` makes a commit of it.
+writes the manifest; ``commit`` makes a commit of it through the ``CommitCheckpoint`` the writer
+was made with. The writer knows the object store and that callable, nothing of repositories:
+``saving`` gives each repository its writer, committing onto its branches.
 
 Compression costs more CPU than hashing and writing together. Where someone waits for it (a
 large snapshot saved synchronously, the first save of a big model; or any snapshot written while
@@ -18,14 +20,14 @@ with nobody waiting is compressed as it is written. See ``CheckpointWriter.compr
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 
-from ..errors import RefConflict, UsageError
+from ..errors import UsageError
 from ..model.objects import FILE_MODE, CheckpointManifest, JSONValue, TensorRecord, TreeEntry
-from ..repo.refs import BRANCH_PREFIX, HEAD, check_ref_name
-from ..store import Batch, ObjectStore, ObjectWriter
+from ..store import ObjectStore, ObjectWriter
 from .structure import encode_structure
 from .tensors import (
     byte_planes,
@@ -39,16 +41,30 @@ from .tensors import (
 if TYPE_CHECKING:
     import torch
 
-    from ..repo.repository import Repo
-
 CHUNK_SIZE = 4 << 20
-CHECKPOINT_ENTRY = "checkpoint"
 COMPRESS_LATER_FROM = 32 << 20
 """With ``compression="auto"``, a snapshot saved synchronously with this many new tensor bytes
 or more is stored raw and compressed later (compressing 32 MiB costs a core about 50 ms)."""
-_COMMIT_ATTEMPTS = 5
 
 Compression = Literal["auto", "now", "later"]
+
+
+class CommitCheckpoint(Protocol):
+    """Makes a checkpoint commit onto ``branch`` (None: HEAD's branch); returns its id.
+
+    It opens a batch, has ``write`` put the checkpoint's objects into it (``write`` returns the
+    tree entry naming them), and commits a tree holding that entry once the batch is durable:
+    objects before the ref that reaches them.
+    """
+
+    def __call__(
+        self,
+        write: Callable[[ObjectWriter], TreeEntry],
+        *,
+        message: str,
+        branch: str | None,
+        meta: dict[str, Any],
+    ) -> str: ...
 
 
 @dataclass
@@ -79,9 +95,12 @@ class _PendingTensor:
 
 
 @dataclass
-class SnapshotStats:
-    """What a capture and its write did; ``bytes_reused`` were neither copied nor hashed."""
+class CheckpointStats:
+    """What captures and their writes did: one snapshot's (``Snapshot.stats``), or the totals
+    over every snapshot a writer wrote (``CheckpointWriter.stats``). ``bytes_reused`` were
+    neither copied nor hashed."""
 
+    snapshots: int = 0
     tensors: int = 0
     tensors_reused: int = 0
     bytes_total: int = 0
@@ -90,6 +109,11 @@ class SnapshotStats:
     bytes_hashed: int = 0
     chunks_hashed: int = 0
     bytes_compress_later: int = 0
+
+    def add(self, other: CheckpointStats) -> None:
+        """Count ``other`` in these totals."""
+        for counter in fields(self):
+            setattr(self, counter.name, getattr(self, counter.name) + getattr(other, counter.name))
 
 
 @dataclass
@@ -103,27 +127,13 @@ class Snapshot:
     structure: JSONValue
     tensors: list[_PendingTensor]
     meta: dict[str, Any]
-    stats: SnapshotStats = field(default_factory=SnapshotStats)
+    stats: CheckpointStats = field(default_factory=CheckpointStats)
     copied: bool = True
     sequence: int = 0
 
     @property
     def nbytes(self) -> int:
         return self.stats.bytes_total
-
-
-@dataclass
-class WriterStats:
-    """Totals over every snapshot this writer captured and wrote."""
-
-    snapshots: int = 0
-    tensors: int = 0
-    tensors_reused: int = 0
-    bytes_total: int = 0
-    bytes_reused: int = 0
-    bytes_hashed: int = 0
-    chunks_hashed: int = 0
-    bytes_compress_later: int = 0
 
 
 def _identity(tensor: torch.Tensor) -> tuple[Any, ...]:
@@ -159,14 +169,16 @@ def checkpoint_meta(obj: Any) -> dict[str, Any]:
 
 
 class CheckpointWriter:
-    """Stores checkpoints in one repository; remembers what it stored for this process.
+    """Stores checkpoints in one object store; remembers what it stored for this process.
 
-    Use one writer per repository per process (``repo.checkpoint_writer``), so that its memory
-    of stored tensors spans every snapshot. ``capture`` may run on the training thread while an
-    earlier snapshot is still being written on another; write snapshots in the order they were
-    captured. With ``reuse_buffers``, the copies of one written snapshot are kept to receive the
-    next capture's copies (fresh memory costs page faults, which dominate a large copy): that
-    holds up to one snapshot's changed tensors between snapshots, until ``close``.
+    The ``CommitCheckpoint`` it is made with commits what ``commit``, ``save`` and
+    ``save_async`` write. Use one writer per store per process (``saving.writer_for`` keeps a
+    repository's), so that its memory of stored tensors spans every snapshot. ``capture`` may
+    run on the training thread while an earlier snapshot is still being written on another;
+    write snapshots in the order they were captured. With ``reuse_buffers``, the copies of one
+    written snapshot are kept to receive the next capture's copies (fresh memory costs page
+    faults, which dominate a large copy): that holds up to one snapshot's changed tensors
+    between snapshots, until ``close``.
 
     ``compression``: ``"now"`` compresses every chunk as it is written; ``"later"`` stores
     chunks raw (hashed, verified and packed all the same) for the store to compress later;
@@ -177,7 +189,8 @@ class CheckpointWriter:
 
     def __init__(
         self,
-        repo: Repo,
+        store: ObjectStore,
+        commit: CommitCheckpoint,
         *,
         chunk_size: int = CHUNK_SIZE,
         reuse_buffers: bool = True,
@@ -187,20 +200,17 @@ class CheckpointWriter:
             raise ValueError("chunk_size must be a positive multiple of 64 bytes")
         if compression not in get_args(Compression):
             raise ValueError(f"compression must be one of {', '.join(get_args(Compression))}")
-        self.repo = repo
+        self.store = store
+        self._commit = commit
         self.chunk_size = chunk_size
         self.reuse_buffers = reuse_buffers
         self.compression = compression
-        self.stats = WriterStats()
+        self.stats = CheckpointStats()
         self._captured = 0
         self._cache: dict[tuple[Any, ...], _CacheEntry] = {}
         self._spare: dict[tuple[int, bool], list[torch.Tensor]] = {}
         self._lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
-
-    @property
-    def store(self) -> ObjectStore:
-        return self.repo.store
 
     # ------------------------------------------------------------------ capture
     def capture(self, obj: Any, *, copy: bool = True, reuse: bool = True) -> Snapshot:
@@ -299,16 +309,9 @@ class CheckpointWriter:
         with self._lock:
             self._spare.setdefault((flat.numel(), flat.is_pinned()), []).append(flat)
 
-    def _count(self, stats: SnapshotStats) -> None:
+    def _count(self, stats: CheckpointStats) -> None:
         with self._lock:
-            self.stats.snapshots += 1
-            self.stats.tensors += stats.tensors
-            self.stats.tensors_reused += stats.tensors_reused
-            self.stats.bytes_total += stats.bytes_total
-            self.stats.bytes_reused += stats.bytes_reused
-            self.stats.bytes_hashed += stats.bytes_hashed
-            self.stats.chunks_hashed += stats.chunks_hashed
-            self.stats.bytes_compress_later += stats.bytes_compress_later
+            self.stats.add(stats)
 
     # ------------------------------------------------------------------- commit
     def commit(
@@ -319,31 +322,16 @@ class CheckpointWriter:
         branch: str | None = None,
         meta: dict[str, Any] | None = None,
     ) -> str:
-        """Write ``snapshot`` and commit it onto ``branch`` (default: HEAD's branch).
+        """Write ``snapshot`` and commit it onto ``branch`` (default: HEAD's branch), through
+        the writer's ``CommitCheckpoint``. Returns the commit id."""
 
-        The new commit's tree is the branch's previous tree with its ``checkpoint`` entry
-        replaced, so a run's other files stay. Returns the commit id.
-        """
-        ref = _target_ref(self.repo, branch)
-        with self.store.batch() as batch:
+        def write(batch: ObjectWriter) -> TreeEntry:
             manifest_oid = self.write(snapshot, batch)
-            entry = TreeEntry("checkpoint", manifest_oid, snapshot.nbytes, FILE_MODE)
-            old = self.repo.refs.resolve(ref)
-            tree = _tree_with_entry(self.repo, old, entry, batch)
+            return TreeEntry("checkpoint", manifest_oid, snapshot.nbytes, FILE_MODE)
+
         commit_meta = {**snapshot.meta, **(meta or {})}
-        text = message or _default_message(commit_meta)
-        attempts = 1
-        while True:
-            try:
-                return self.repo.commit_tree(
-                    tree, text, ref=ref, meta=commit_meta, expected_old=old
-                )
-            except RefConflict:
-                if attempts == _COMMIT_ATTEMPTS:
-                    raise
-                attempts += 1
-                old = self.repo.refs.resolve(ref)
-                tree = _tree_with_entry(self.repo, old, entry, self.store)
+        text = message or checkpoint_message(commit_meta.get("step"), commit_meta.get("epoch"))
+        return self._commit(write, message=text, branch=branch, meta=commit_meta)
 
     def save(
         self,
@@ -416,7 +404,7 @@ class _Capture:
         self.pending: list[_PendingTensor] = []
         self.cache: dict[tuple[Any, ...], _CacheEntry] = {}
         self.index: dict[tuple[Any, ...], int] = {}
-        self.stats = SnapshotStats()
+        self.stats = CheckpointStats(snapshots=1)
 
     def add(self, tensor: torch.Tensor, path: str) -> int:
         check_storable(tensor, path)
@@ -479,34 +467,13 @@ class _Capture:
         return entry.stored
 
 
-def _target_ref(repo: Repo, branch: str | None) -> str:
-    if branch is not None:
-        name = branch.removeprefix(BRANCH_PREFIX)
-        check_ref_name(name)
-        return BRANCH_PREFIX + name
-    return repo.refs.symbolic_target(HEAD) or HEAD
-
-
-def _tree_with_entry(
-    repo: Repo, parent: str | None, entry: TreeEntry, writer: Batch | ObjectStore
-) -> str:
-    files = repo.flatten_tree(repo.read_commit(parent).tree) if parent else {}
-    files[CHECKPOINT_ENTRY] = entry
-    return repo.write_tree(files, writer=writer)
-
-
-def _default_message(meta: dict[str, Any]) -> str:
-    parts = [f"{key} {meta[key]}" for key in ("epoch", "step") if key in meta]
+def checkpoint_message(step: int | None, epoch: int | None) -> str:
+    """A checkpoint commit's message when its maker gives none: ``checkpoint (epoch 3, step
+    1200)``, naming what is known."""
+    parts = [
+        f"{label} {value}"
+        for label, value in (("epoch", epoch), ("step", step))
+        if value is not None
+    ]
     return "checkpoint" + (f" ({', '.join(parts)})" if parts else "")
 
-
-def save_checkpoint(
-    repo: Repo,
-    obj: Any,
-    message: str | None = None,
-    branch: str | None = None,
-    *,
-    meta: dict[str, Any] | None = None,
-) -> str:
-    """Store ``obj`` as a checkpoint commit with the repository's shared writer."""
-    return repo.checkpoint_writer.save(obj, message=message, branch=branch, meta=meta)

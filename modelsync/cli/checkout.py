@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from ..repo.refs import HEAD
+from ..model.layout import HEAD
 from . import tensors
 from .common import RepoOption, console, exit_with_error, repository, short
 

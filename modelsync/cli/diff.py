@@ -1,4 +1,4 @@
-"""``modelsync diff``: what changed, path by path, with a patch for each (``modelsync.repo.diff``)."""
+"""``modelsync diff``: what changed, path by path, with a patch for each (``repo.diff``)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
+# Imported for what importing it does: checkpoint entries get their per-tensor patch.
+from ..checkpoint import compare as _checkpoint_patches  # noqa: F401
+from ..model.layout import RUN_METADATA_FILES
 from .common import JsonOption, RepoOption, console, print_json, repository
-from .runview import RUN_FILES, print_run_diff, run_diff
+from .runview import print_run_diff, run_diff
 
 _LINE_STYLES = (("+++", "bold"), ("---", "bold"), ("@@", "cyan"), ("+", "green"), ("-", "red"))
 
@@ -51,8 +54,8 @@ def diff(
     if runs is not None:
         print_run_diff(runs)
     for change, patch in zip(changes, patches, strict=True):
-        if runs is not None and change.path in RUN_FILES:
-            continue
+        if runs is not None and change.path in RUN_METADATA_FILES:
+            continue  # summarised above
         console.print(Text(f"diff a/{change.path} b/{change.path} ({change.status})", style="bold"))
         for line in patch.lines():
             console.print(Text(line, style=_style(line)))

@@ -14,8 +14,8 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
+from ..model.layout import HEAD
 from ..model.objects import Commit, Tag, TreeEntry
-from ..repo.refs import HEAD
 from ..repo.repository import Repo
 from .common import (
     JsonOption,

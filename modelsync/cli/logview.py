@@ -17,8 +17,16 @@ from dataclasses import dataclass, field
 
 from ..catalog.commits import CommitCache, walk_log
 from ..errors import ObjectError
+from ..model.layout import (
+    BRANCH_PREFIX,
+    HEAD,
+    LABEL_REFS,
+    RUN_REFS,
+    TAG_PREFIX,
+    label_refs,
+    run_ref,
+)
 from ..model.objects import Commit
-from ..repo.refs import BRANCH_PREFIX, HEAD, RUN_BRANCH_PREFIX, TAG_PREFIX
 from ..repo.repository import Repo
 from .render import format_date, meta_lines
 from .tables import Line, Segment, format_number
@@ -48,15 +56,13 @@ def read_log(
 def log_labels(repo: Repo, commits: Sequence[tuple[str, Commit]]) -> dict[str, list[str]]:
     """``HEAD -> main``, ``runs/foo``, ``tag: runs/foo@best`` for the commits shown."""
     runs = sorted({str(c.meta["run"]) for _, c in commits if c.meta.get("run")})
-    run_branches = BRANCH_PREFIX + RUN_BRANCH_PREFIX
-    run_tags = TAG_PREFIX + RUN_BRANCH_PREFIX
-    branches = repo.refs.items(BRANCH_PREFIX, exclude=[run_branches])
-    tags = repo.refs.items(TAG_PREFIX, exclude=[run_tags])
+    branches = repo.refs.items(BRANCH_PREFIX, exclude=[RUN_REFS])
+    tags = repo.refs.items(TAG_PREFIX, exclude=[LABEL_REFS])
     for run in runs:
-        oid = repo.refs.resolve(run_branches + run)
+        oid = repo.refs.resolve(run_ref(run))
         if oid is not None:
-            branches[run_branches + run] = oid
-        tags.update(repo.refs.items(f"{run_tags}{run}@"))
+            branches[run_ref(run)] = oid
+        tags.update(repo.refs.items(label_refs(run)))
     labels: dict[str, list[str]] = defaultdict(list)
     head_branch = repo.head_branch()
     head = repo.head_commit()

@@ -17,8 +17,8 @@ import typer
 from rich.text import Text
 
 from ..errors import UsageError
+from ..model.layout import run_name
 from ..repo.repository import Repo
-from ..runs.compare import run_name
 from ..runs.read import get_metric_summaries, get_run, metric_columns
 from .chart import Curve, render
 from .common import JsonOption, RepoOption, console, exit_with_error, print_json, repository

@@ -16,19 +16,15 @@ from typing import Any
 import typer
 from rich.text import Text
 
-from ..catalog.runs import INDEXED_FILES
+from ..model.layout import run_ref
 from ..model.metadata import Environment
-from ..repo.refs import BRANCH_PREFIX, RUN_BRANCH_PREFIX
 from ..repo.repository import Repo
 from ..runs.compare import RunSnapshot, SnapshotDiff, diff_snapshots, read_snapshot
-from ..runs.read import DATASETS_FILE, ENVIRONMENT_FILE, REQUIREMENTS_FILE, get_metric_summaries
+from ..runs.read import get_metric_summaries
 from . import history
 from .common import console
 from .history import CommitView, Section
 from .tables import format_number, format_value
-
-RUN_FILES = frozenset({*INDEXED_FILES, ENVIRONMENT_FILE, REQUIREMENTS_FILE, DATASETS_FILE})
-"""The files of a run commit that ``diff`` summarises instead of patching."""
 
 
 def _snapshot(repo: Repo, view: CommitView) -> RunSnapshot | None:
@@ -87,7 +83,7 @@ def metrics_section(repo: Repo, view: CommitView) -> Section | None:
         return None
     summaries = {}
     name = snapshot.info.name
-    if repo.refs.resolve(BRANCH_PREFIX + RUN_BRANCH_PREFIX + name) == view.oid:
+    if repo.refs.resolve(run_ref(name)) == view.oid:
         summaries = get_metric_summaries(repo, name)
     keys = sorted(set(snapshot.metrics) | set(summaries))
     width = max((len(key) for key in keys), default=0)

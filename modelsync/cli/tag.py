@@ -9,7 +9,7 @@ import typer
 from rich.text import Text
 from typer.core import TyperGroup
 
-from ..repo.refs import HEAD
+from ..model.layout import HEAD
 from ..repo.repository import Repo
 from .common import JsonOption, RepoOption, console, print_json, repository, short
 from .render import tag_json

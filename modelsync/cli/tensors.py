@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from ..errors import UsageError
+from ..model.layout import CHECKPOINT_ENTRY
 from ..repo.diff import format_size
 from ..repo.repository import Repo
 from . import history
@@ -64,7 +65,6 @@ def checkpoint_section(repo: Repo, view: CommitView) -> Section | None:
     if not any(entry.kind == "checkpoint" for entry in view.files.values()):
         return None
     from ..checkpoint import describe_checkpoint
-    from ..checkpoint.writer import CHECKPOINT_ENTRY
 
     entry = view.files.get(CHECKPOINT_ENTRY)
     if entry is None or entry.kind != "checkpoint":

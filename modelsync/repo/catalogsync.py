@@ -1,7 +1,8 @@
 """Keeping the catalog in step with the refs: what a ref reaches gets indexed, now or later.
 
-The catalog (``db``) is an index, never the truth, and it never answers from less than the refs
-reach. Three rules see to it:
+It is the repository's job, not the catalog's: the catalog (``catalog.db``) is an index fed
+by commits, never the truth, and it never answers from less than the refs reach. Three rules
+see to it:
 
 1. A commit is indexed together with every ancestor the catalog lacks, in one transaction
    (``index_commit``). So below any ref's tip the indexed commits are closed under "parent of",
@@ -34,12 +35,12 @@ from ..errors import (
     ObjectError,
     RevisionError,
 )
-from ..repo.refs import BRANCH_PREFIX, HEAD, TAG_PREFIX
+from ..model.layout import BRANCH_PREFIX, HEAD, TAG_PREFIX
 
 if TYPE_CHECKING:
+    from ..catalog.db import PendingNote
     from ..model.objects import Commit
-    from ..repo.repository import Repo
-    from .db import PendingNote
+    from .repository import Repo
 
 
 def index_commit(

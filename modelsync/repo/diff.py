@@ -3,7 +3,8 @@
 ``diff_file_maps`` compares two ``{path: TreeEntry}`` maps. ``make_patch`` says how one path's
 content changed, dispatching on the entry's kind through ``PATCHERS``: raw files (``blob`` and
 ``file``) give a unified diff when both sides are text and a size-and-hash summary otherwise. A
-kind with structure of its own (a tensor manifest) adds its patcher to ``PATCHERS``.
+kind with structure of its own adds its patcher to ``PATCHERS`` from the package that knows it
+(``checkpoint.compare`` for tensor manifests): this module imports nothing above the repository.
 """
 
 from __future__ import annotations
@@ -174,15 +175,10 @@ def _read_text(repo: Repo, entry: TreeEntry | None, path: str, *, in_work_tree: 
         return None
 
 
-def checkpoint_patch(repo: Repo, change: FileChange) -> Patch:
-    """Per tensor: unchanged, changed (by how much), added or removed."""
-    from ..checkpoint import checkpoint_patch as tensor_patch
-
-    return tensor_patch(repo, change)
-
-
 PATCHERS: dict[str, Patcher] = {
     "blob": byte_patch,
     "file": byte_patch,
-    "checkpoint": checkpoint_patch,
 }
+"""The patcher of each entry kind; ``summary_patch`` for the kinds missing here. A layer above
+that defines a kind registers its patcher when it is imported (``checkpoint.compare``: a
+per-tensor report for ``checkpoint`` entries), so whoever shows its patches imports it."""

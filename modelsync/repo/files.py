@@ -13,7 +13,6 @@ import contextlib
 import functools
 import io
 import mmap
-import os
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, wait
 from pathlib import Path
@@ -22,7 +21,6 @@ from typing import TYPE_CHECKING
 from ..errors import ObjectCorrupt
 from ..model.objects import ChunkedFile, EntryKind, MalformedObject
 from ..store import Batch, ObjectStore
-from ..util.fileio import atomic_output
 from ..util.hashing import sha256_hex
 
 if TYPE_CHECKING:
@@ -185,11 +183,3 @@ def iter_content(store: ObjectStore, kind: EntryKind, oid: str) -> Iterator[byte
         raise ObjectCorrupt(oid, str(exc), malformed=True) from exc
     for chunk_id, _length in listing.chunks:
         yield store.get(chunk_id)
-
-
-def write_content(store: ObjectStore, kind: EntryKind, oid: str, dest: Path, mode: int) -> None:
-    """Materialise a stored file at ``dest`` atomically (temp file, fsync, rename)."""
-    with atomic_output(dest) as out:
-        for piece in iter_content(store, kind, oid):
-            out.write(piece)
-    os.chmod(dest, mode)

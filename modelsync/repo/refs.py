@@ -1,8 +1,9 @@
-"""Refs: HEAD, branches (``refs/heads/``, runs are ``refs/heads/runs/<name>``) and tags.
+"""Refs: HEAD, branches (``refs/heads/``, runs are ``refs/heads/runs/<name>``) and tags; the
+namespaces are defined in ``model.layout``.
 
 A ref file holds one object id, or ``ref: <other ref>`` for a symbolic ref (HEAD). Every update
-is a compare-and-swap under ``<ref>.lock`` (O_EXCL), as in dulwich: ``set_if_equals`` returns
-False when the ref no longer holds the value the caller read, and never writes in that case.
+is a compare-and-swap under ``<ref>.lock`` (O_EXCL), as in dulwich: ``locked`` holds the lock,
+the caller compares the value it holds with the one it read, and writes only if they match.
 """
 
 from __future__ import annotations
@@ -15,13 +16,10 @@ from collections.abc import Collection, Iterator
 from pathlib import Path
 
 from ..errors import InvalidRefName, RefError, RefLocked, shorten
+from ..model.layout import BRANCH_PREFIX, TAG_PREFIX
 from ..util.fileio import LockFile, LockTimeout, atomic_write
 from ..util.hashing import is_oid
 
-HEAD = "HEAD"
-BRANCH_PREFIX = "refs/heads/"
-TAG_PREFIX = "refs/tags/"
-RUN_BRANCH_PREFIX = "runs/"
 SYMREF_PREFIX = "ref: "
 
 _FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//")
@@ -186,17 +184,6 @@ class RefContainer:
             if held.deleted:
                 # Only now: the lock file kept the ref's directory from being empty.
                 self._prune_empty_dirs(self._path(target).parent)
-
-    def set_if_equals(self, name: str, old: str | None, new: str, *, any_old: bool = False) -> bool:
-        """Point ``name`` (through symrefs) at ``new`` if it still holds ``old`` (None: absent)."""
-        with self.locked(name) as ref:
-            if not any_old and ref.raw != old:
-                return False
-            ref.set(new)
-            return True
-
-    def add_if_new(self, name: str, new: str) -> bool:
-        return self.set_if_equals(name, None, new)
 
     def remove_if_equals(self, name: str, old: str | None, *, any_old: bool = False) -> bool:
         with self.locked(name, follow=False) as ref:

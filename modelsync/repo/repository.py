@@ -19,22 +19,20 @@ files are replaced all together (``worktree.FileUpdate``).
 from __future__ import annotations
 
 import contextlib
-import functools
 import heapq
 import os
 import shutil
 import sqlite3
 import stat
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from ..catalog import sync as catalogsync
 from ..catalog.db import Catalog, PendingNote
-from ..catalog.runs import INDEXED_FILES
 from ..errors import (
     CatalogWarning,
     InvalidRefName,
@@ -52,6 +50,7 @@ from ..errors import (
     UsageError,
     WorkingTreeDirty,
 )
+from ..model.layout import BRANCH_PREFIX, HEAD, INDEXED_FILES, TAG_PREFIX, run_branch
 from ..model.objects import (
     CONTROL_DIR,
     EXECUTABLE_MODE,
@@ -67,26 +66,15 @@ from ..model.objects import (
 )
 from ..store import Batch, DiskStore, ObjectStore
 from ..util.hashing import is_oid
+from . import catalogsync
 from .config import Config
 from .files import entry_kind_for_size, hash_file, iter_content, store_file
 from .index import Index, IndexEntry, file_mode
-from .refs import (
-    BRANCH_PREFIX,
-    HEAD,
-    RUN_BRANCH_PREFIX,
-    SYMREF_PREFIX,
-    TAG_PREFIX,
-    LockedRef,
-    RefContainer,
-    check_ref_name,
-)
+from .refs import SYMREF_PREFIX, LockedRef, RefContainer, check_ref_name
 from .revisions import Resolver, split_suffixes
 from .worktree import FileUpdate, WorkTree
 
 if TYPE_CHECKING:
-    import torch
-
-    from ..checkpoint import CheckpointWriter
     from .diff import FileChange, Patch
     from .maintenance import FsckReport, GcReport
 
@@ -98,6 +86,20 @@ WORKING_KINDS = ("blob", "file")
 RESET_MODES = ("soft", "mixed", "hard")
 
 Progress = Callable[[int, int], None]
+
+
+class Worker(Protocol):
+    """Something a repository keeps running for the layers above it, until it closes."""
+
+    def close(self) -> None: ...
+
+
+W = TypeVar("W", bound=Worker)
+
+
+def _is_work_tree(path: Path) -> bool:
+    """Whether ``path`` is the top of a repository's working tree (holds ``.modelsync/HEAD``)."""
+    return (path / CONTROL_DIR / "HEAD").is_file()
 
 
 @dataclass
@@ -115,7 +117,18 @@ class StatusReport:
 
 
 class Repo:
-    def __init__(self, work_tree: Path, control_dir: Path) -> None:
+    """A repository: a working tree and the ``.modelsync`` directory at its top.
+
+    ``Repo(path)`` opens the repository whose working tree is ``path`` (RepositoryNotFound when
+    ``path`` has no ``.modelsync``); ``Repo.open`` also looks in ``$MODELSYNC_DIR`` and the
+    parent directories, as git does; ``Repo.init`` makes a new one.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        work_tree = Path(path).resolve()
+        if not _is_work_tree(work_tree):
+            raise RepositoryNotFound(str(work_tree), parents=False)
+        control_dir = work_tree / CONTROL_DIR
         self.work_tree = work_tree
         self.control_dir = control_dir
         self.config = Config.load(control_dir / "config.toml")
@@ -133,6 +146,8 @@ class Repo:
             parents_of=lambda oid: self.read_commit(oid).parents,
             ids_with_prefix=self._ids_with_prefix,
         )
+        self._workers: dict[type[Worker], Worker] = {}
+        self._workers_lock = threading.Lock()
 
     # ------------------------------------------------------------ construction
     @classmethod
@@ -166,15 +181,14 @@ class Repo:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        repo = cls(work_tree, control)
+        repo = cls(work_tree)
         repo.catalog.query("SELECT 1")
         return repo
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None) -> Repo:
         """Open the repository at ``path``, ``$MODELSYNC_DIR``, or above the working directory."""
-        work_tree = cls.discover(path)
-        return cls(work_tree, work_tree / CONTROL_DIR)
+        return cls(cls.discover(path))
 
     @staticmethod
     def discover(path: str | os.PathLike[str] | None = None) -> Path:
@@ -187,14 +201,17 @@ class Repo:
         if start.name == CONTROL_DIR and (start / "HEAD").is_file():
             return start.parent
         for candidate in (start, *start.parents):
-            if (candidate / CONTROL_DIR / "HEAD").is_file():
+            if _is_work_tree(candidate):
                 return candidate
         raise RepositoryNotFound(str(start))
 
     def close(self) -> None:
-        writer = self.__dict__.get("checkpoint_writer")
-        if writer is not None:
-            writer.close()
+        """Close the workers of the layers above (newest first), then the catalog and the
+        store they write to."""
+        with self._workers_lock:
+            workers = list(self._workers.values())
+        for worker in reversed(workers):
+            worker.close()
         self.catalog.close()
         self.store.close()
 
@@ -541,7 +558,7 @@ class Repo:
         timestamp: float | None,
     ) -> tuple[str, Commit, PendingNote]:
         """Write the commit and move ``ref`` to it; until it is indexed, a note says the
-        catalog may lack it (``catalog.sync``)."""
+        catalog may lack it (``catalogsync``)."""
         old = ref.oid
         if expected_old is not None and old != expected_old:
             raise RefConflict(f"{ref.name} moved while committing; try again")
@@ -697,7 +714,7 @@ class Repo:
         if rev == HEAD:
             return self.resolve(HEAD), self.head_branch()
         if not split_suffixes(rev)[1] and not rev.startswith("refs/"):
-            for branch in (rev, RUN_BRANCH_PREFIX + rev):
+            for branch in (rev, run_branch(rev)):
                 with contextlib.suppress(InvalidRefName):
                     oid = self.refs.resolve(BRANCH_PREFIX + check_ref_name(branch))
                     if oid is not None:
@@ -878,36 +895,17 @@ class Repo:
         self.refs.remove_if_equals(full, oid)
         return oid
 
-    # ------------------------------------------------------------ checkpoints
-    @functools.cached_property
-    def checkpoint_writer(self) -> CheckpointWriter:
-        """This process's checkpoint writer here: it remembers which tensors it has stored."""
-        from ..checkpoint import CheckpointWriter
-
-        return CheckpointWriter(self)
-
-    def save_checkpoint(
-        self,
-        obj: Any,
-        message: str | None = None,
-        branch: str | None = None,
-        *,
-        meta: dict[str, Any] | None = None,
-    ) -> str:
-        """Commit a state dict, Lightning checkpoint or module onto ``branch`` (default HEAD's)."""
-        return self.checkpoint_writer.save(obj, message=message, branch=branch, meta=meta)
-
-    def load_checkpoint(
-        self,
-        rev: str,
-        map_location: str | torch.device | None = "cpu",
-        *,
-        trusted: bool = False,
-    ) -> Any:
-        """The checkpoint ``rev`` names, bit for bit; pickled values need ``trusted=True``."""
-        from ..checkpoint import load_checkpoint
-
-        return load_checkpoint(self, rev, map_location, trusted=trusted)
+    # ---------------------------------------------------------------- workers
+    def worker(self, kind: type[W], start: Callable[[], W]) -> W:
+        """This process's one worker of ``kind`` for this repository, made by ``start`` on first
+        use. The layers above keep theirs here (the checkpoint writer, which remembers what it
+        stored), so that ``close`` closes them before the catalog and the store."""
+        with self._workers_lock:
+            worker = self._workers.get(kind)
+            if worker is None:
+                worker = self._workers[kind] = start()
+        assert isinstance(worker, kind)
+        return worker
 
     # ------------------------------------------------------- fsck, gc, index
     def _roots(self, report: FsckReport | None = None) -> list[tuple[str, str]]:

@@ -14,12 +14,20 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ..errors import AmbiguousRevision, ObjectMissing, RevisionError, UnknownRevision
+from ..model.layout import (
+    BRANCH_PREFIX,
+    HEAD,
+    LAST_LABEL,
+    RUN_BRANCH_PREFIX,
+    TAG_PREFIX,
+    run_branch,
+    run_name,
+    split_label,
+)
 from ..util.hashing import is_oid, looks_like_short_oid
-from .refs import BRANCH_PREFIX, HEAD, RUN_BRANCH_PREFIX, TAG_PREFIX, RefContainer
+from .refs import RefContainer
 
 _SUFFIX = re.compile(r"(~\d*|\^\d*)$")
-LAST_LABEL = "last"
-"""``<run>@last`` is the run's latest commit unless a tag ``runs/<run>@last`` says otherwise."""
 
 
 @dataclass(frozen=True)
@@ -44,15 +52,15 @@ class Resolver:
             return [HEAD]
         if name.startswith("refs/"):
             return [name]
-        run_name = name if name.startswith(RUN_BRANCH_PREFIX) else RUN_BRANCH_PREFIX + name
+        branch = run_branch(run_name(name))
         candidates = [
             TAG_PREFIX + name,
             BRANCH_PREFIX + name,
-            BRANCH_PREFIX + run_name,
-            TAG_PREFIX + run_name,
+            BRANCH_PREFIX + branch,
+            TAG_PREFIX + branch,
         ]
-        run, at, label = run_name.rpartition("@")
-        if at and label == LAST_LABEL:
+        run, label = split_label(branch)
+        if label == LAST_LABEL:
             candidates.append(BRANCH_PREFIX + run)
         return candidates
 
@@ -111,7 +119,7 @@ def _short_names(full_names: Iterable[str]) -> list[str]:
         short = full.removeprefix(BRANCH_PREFIX).removeprefix(TAG_PREFIX)
         names.add(short)
         if short.startswith(RUN_BRANCH_PREFIX):
-            names.add(short[len(RUN_BRANCH_PREFIX) :])
+            names.add(run_name(short))
     return sorted(names)
 
 

@@ -20,9 +20,8 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from ...checkpoint import describe_checkpoint, diff_checkpoints, export_checkpoint
-from ...checkpoint.writer import CHECKPOINT_ENTRY
+from ...model.layout import CHECKPOINT_ENTRY, HEAD
 from ...model.objects import TensorRecord
-from ...repo.refs import HEAD
 from ...repo.repository import Repo
 from ..deps import RepoDep
 from ..errors import ApiError, not_found

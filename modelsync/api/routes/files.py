@@ -8,8 +8,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
+from ...model.layout import HEAD
 from ...repo.files import iter_content
-from ...repo.refs import HEAD
 from ..deps import RepoDep
 from ..errors import bad_request
 from ..lookup import commit_entry, resolve

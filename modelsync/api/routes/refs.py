@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from ...repo.refs import TAG_PREFIX, check_ref_name
+from ...model.layout import TAG_PREFIX
+from ...repo.refs import check_ref_name
 from ...repo.repository import Repo
 from ..deps import RepoDep, WriteLockDep
 from ..errors import conflict, not_found

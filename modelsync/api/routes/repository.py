@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from ...model.layout import HEAD
 from ...repo.diff import diff_file_maps
-from ...repo.refs import HEAD
 from ...runs.compare import diff_snapshots, read_snapshot
 from ..deps import HolderDep, RepoDep, WriteLockDep
 from ..lookup import resolve

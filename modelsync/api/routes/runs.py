@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 
 from ...catalog.runs import run_commit_rows
 from ...catalog.table import page_of_runs
-from ...repo.refs import RUN_BRANCH_PREFIX, TAG_PREFIX
+from ...model.layout import LABEL_REFS, label_refs
 from ...repo.repository import Repo
 from ...runs import read as runs
 from ...runs.compare import compare_runs
@@ -93,9 +93,9 @@ def list_runs(
 
 def _labels(repo: Repo, name: str) -> dict[str, str]:
     """The run's commit labels: the tags ``runs/<name>@<label>``."""
-    prefix = f"{TAG_PREFIX}{RUN_BRANCH_PREFIX}{name}@"
+    prefix = label_refs(name)
     labels = {}
-    for full in repo.refs.keys(TAG_PREFIX + RUN_BRANCH_PREFIX):
+    for full in repo.refs.keys(LABEL_REFS):
         if full.startswith(prefix):
             oid = repo.refs.resolve(full)
             if oid is not None:
