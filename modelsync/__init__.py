@@ -13,7 +13,8 @@ import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .checkpoint import checkpoint_path
+    from .checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
+    from .checkpoint.pointer import CheckpointPointer
     from .errors import ModelSyncError
     from .model.metadata import (
         DatasetInfo,
@@ -23,15 +24,22 @@ if TYPE_CHECKING:
         ModelInfo,
         Params,
         RunInfo,
+        RunStatus,
     )
     from .repo.repository import Repo
+    from .runs.background import background
+    from .runs.commit_queue import PendingCheckpoint
     from .runs.decorator import track
+    from .runs.nesting import in_tracked_call, tracked_call
+    from .runs.read import RepoLike, opened
+    from .runs.resume import resume_or_fork, resume_or_start
     from .runs.run import Run, active_run, checkpoint, dataset, log, log_params, start_run
     from .runs.seeding import seed_everything
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CheckpointPointer",
     "DatasetInfo",
     "Environment",
     "MetricPoint",
@@ -39,23 +47,34 @@ __all__ = [
     "ModelInfo",
     "ModelSyncError",
     "Params",
+    "PendingCheckpoint",
     "Repo",
+    "RepoLike",
     "Run",
     "RunInfo",
+    "RunStatus",
     "__version__",
     "active_run",
+    "background",
     "checkpoint",
     "checkpoint_path",
     "dataset",
+    "in_tracked_call",
+    "load_checkpoint",
     "log",
     "log_params",
+    "opened",
+    "resume_or_fork",
+    "resume_or_start",
+    "save_checkpoint",
     "seed_everything",
     "start_run",
     "track",
+    "tracked_call",
 ]
 
 _EXPORTED_FROM = {
-    "checkpoint_path": "checkpoint",
+    **dict.fromkeys(("checkpoint_path", "load_checkpoint", "save_checkpoint"), "checkpoint"),
     "track": "runs.decorator",
     "ModelSyncError": "errors",
     **dict.fromkeys(
@@ -67,10 +86,17 @@ _EXPORTED_FROM = {
             "ModelInfo",
             "Params",
             "RunInfo",
+            "RunStatus",
         ),
         "model.metadata",
     ),
     "Repo": "repo.repository",
+    "CheckpointPointer": "checkpoint.pointer",
+    "PendingCheckpoint": "runs.commit_queue",
+    "background": "runs.background",
+    **dict.fromkeys(("in_tracked_call", "tracked_call"), "runs.nesting"),
+    **dict.fromkeys(("RepoLike", "opened"), "runs.read"),
+    **dict.fromkeys(("resume_or_fork", "resume_or_start"), "runs.resume"),
     "seed_everything": "runs.seeding",
     **dict.fromkeys(
         ("Run", "active_run", "checkpoint", "dataset", "log", "log_params", "start_run"),

@@ -42,6 +42,7 @@ where they happen, with ``raise ... from exc``, so the CLI can print one line fo
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 
 
@@ -59,10 +60,10 @@ class RepositoryError(ModelSyncError):
 
 
 class RepositoryNotFound(RepositoryError):
-    def __init__(self, start: str) -> None:
+    def __init__(self, start: str, *, parents: bool = True) -> None:
+        searched = " (or any parent up to /)" if parents else ""
         super().__init__(
-            f"not a modelsync repository (or any parent up to /): {start}; "
-            "run 'modelsync init' or pass --repo"
+            f"not a modelsync repository{searched}: {start}; run 'modelsync init' or pass --repo"
         )
 
 
@@ -231,6 +232,11 @@ class UsageError(ModelSyncError):
 
 class TrackingWarning(UserWarning):
     pass
+
+
+TRACKING_ERRORS = (ModelSyncError, OSError, sqlite3.Error)
+"""What tracking may raise that must not stop training unless ``strict``: a run, ``@track`` and
+every adapter catch these (and only these) to warn instead."""
 
 
 class RepositoryWarning(UserWarning):

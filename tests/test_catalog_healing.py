@@ -141,7 +141,7 @@ def test_a_commit_killed_before_indexing_is_indexed_by_the_next_command(
 ) -> None:
     killed = """
 import os, sys
-from modelsync.catalog import sync as catalogsync
+from modelsync.repo import catalogsync
 from modelsync.repo.repository import Repo
 
 catalogsync.index_commit = lambda *args: os._exit(9)

@@ -14,10 +14,13 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from modelsync.checkpoint import (  # noqa: E402
+    BranchCommitter,
     CheckpointWriter,
     describe_checkpoint,
     diff_checkpoints,
     load_checkpoint,
+    save_checkpoint,
+    writer_for,
 )
 from modelsync.checkpoint.tensors import dtype_from_name  # noqa: E402
 from modelsync.errors import UnsafeLoad, UsageError  # noqa: E402
@@ -114,9 +117,9 @@ def test_every_dtype_round_trips_bit_for_bit(repo: Repo, name: str, copy: bool) 
         "scalar": random_tensor(dtype, (), seed=2),
         "empty": random_tensor(dtype, (0, 4)),
     }
-    writer = repo.checkpoint_writer
+    writer = writer_for(repo)
     commit = writer.commit(writer.capture(state, copy=copy), message=name)
-    loaded = repo.load_checkpoint(commit)
+    loaded = load_checkpoint(repo, commit)
     assert list(loaded) == list(state)
     for key, tensor in state.items():
         assert_same_tensor(loaded[key], tensor)
@@ -132,7 +135,7 @@ def test_non_contiguous_views_are_stored_contiguous(repo: Repo) -> None:
         "conjugated": complex_base.conj(),
         "negated": torch._neg_view(base),
     }
-    loaded = repo.load_checkpoint(repo.save_checkpoint(state))
+    loaded = load_checkpoint(repo, save_checkpoint(repo, state))
     for key, view in state.items():
         assert loaded[key].is_contiguous()
         assert not loaded[key].is_conj() and not loaded[key].is_neg()
@@ -146,7 +149,7 @@ def test_zero_dim_and_empty_tensors_keep_their_shapes(repo: Repo) -> None:
         "empty_matrix": torch.empty(5, 0, dtype=torch.int64),
         "step": torch.tensor(7, dtype=torch.int64),
     }
-    loaded = repo.load_checkpoint(repo.save_checkpoint(state))
+    loaded = load_checkpoint(repo, save_checkpoint(repo, state))
     for key, tensor in state.items():
         assert_same_tensor(loaded[key], tensor)
 
@@ -171,7 +174,7 @@ def test_nested_containers_and_plain_values_round_trip_with_their_types(repo: Re
         "device": torch.device("cpu"),
         "nothing": None,
     }
-    loaded = repo.load_checkpoint(repo.save_checkpoint(state))
+    loaded = load_checkpoint(repo, save_checkpoint(repo, state))
     assert_same_value(loaded, state)
     assert list(loaded["state_dict"]) == ["b.weight", "a.bias"]
 
@@ -179,7 +182,7 @@ def test_nested_containers_and_plain_values_round_trip_with_their_types(repo: Re
 def test_numpy_values_come_back_as_numpy(repo: Repo) -> None:
     numpy = pytest.importorskip("numpy")
     state = {"mean": numpy.arange(6, dtype=numpy.float32).reshape(2, 3), "seed": numpy.int64(7)}
-    loaded = repo.load_checkpoint(repo.save_checkpoint(state))
+    loaded = load_checkpoint(repo, save_checkpoint(repo, state))
     assert isinstance(loaded["mean"], numpy.ndarray)
     assert loaded["mean"].dtype == numpy.float32
     assert (loaded["mean"] == state["mean"]).all()
@@ -189,7 +192,7 @@ def test_numpy_values_come_back_as_numpy(repo: Repo) -> None:
 def test_module_is_stored_as_its_state_dict(repo: Repo) -> None:
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
-    loaded = repo.load_checkpoint(repo.save_checkpoint(model))
+    loaded = load_checkpoint(repo, save_checkpoint(repo, model))
     expected = model.state_dict()
     assert list(loaded) == list(expected)
     for key in expected:
@@ -204,7 +207,7 @@ def test_parameters_keep_their_class_and_requires_grad(repo: Repo) -> None:
         "frozen": torch.nn.Parameter(torch.randn(2), requires_grad=False),
         "leaf": torch.randn(2).requires_grad_(),
     }
-    loaded = repo.load_checkpoint(repo.save_checkpoint(state))
+    loaded = load_checkpoint(repo, save_checkpoint(repo, state))
     assert isinstance(loaded["trainable"], torch.nn.Parameter)
     assert loaded["trainable"].requires_grad
     assert isinstance(loaded["frozen"], torch.nn.Parameter)
@@ -214,12 +217,12 @@ def test_parameters_keep_their_class_and_requires_grad(repo: Repo) -> None:
 
 def test_tied_weights_are_stored_once_and_restored_tied(repo: Repo) -> None:
     model = TinyNet()
-    commit = repo.save_checkpoint(model)
+    commit = save_checkpoint(repo, model)
     info = describe_checkpoint(repo, commit)
     assert [t.name for t in info.tensors].count("embed.weight") == 1
     assert "head.weight" not in [t.name for t in info.tensors]
     assert info.aliases == {"embed.weight": ["head.weight"]}
-    loaded = repo.load_checkpoint(commit)
+    loaded = load_checkpoint(repo, commit)
     assert loaded["embed.weight"] is loaded["head.weight"]
     fresh = TinyNet()
     fresh.load_state_dict(loaded)
@@ -230,13 +233,13 @@ def test_tied_weights_are_stored_once_and_restored_tied(repo: Repo) -> None:
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_tensors_on_a_gpu_are_stored_from_the_cpu_and_can_go_back(repo: Repo) -> None:
     state = {"weight": torch.randn(4, 4, device="cuda"), "cpu": torch.arange(3)}
-    commit = repo.save_checkpoint(state)
+    commit = save_checkpoint(repo, state)
     info = describe_checkpoint(repo, commit)
     assert {t.name: t.device for t in info.tensors} == {"weight": "cuda:0", "cpu": "cpu"}
-    on_cpu = repo.load_checkpoint(commit)
+    on_cpu = load_checkpoint(repo, commit)
     assert on_cpu["weight"].device.type == "cpu"
     assert torch.equal(on_cpu["weight"], state["weight"].cpu())
-    back = repo.load_checkpoint(commit, map_location=None)
+    back = load_checkpoint(repo, commit, map_location=None)
     assert back["weight"].device.type == "cuda" and back["cpu"].device.type == "cpu"
     assert torch.equal(back["weight"], state["weight"])
 
@@ -244,7 +247,7 @@ def test_tensors_on_a_gpu_are_stored_from_the_cpu_and_can_go_back(repo: Repo) ->
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_async_captures_of_gpu_tensors_copy_what_changed(repo: Repo) -> None:
     model = torch.nn.Linear(256, 256).cuda()
-    writer = repo.checkpoint_writer
+    writer = writer_for(repo)
     first = writer.commit(writer.capture(model))
     expected_first = {k: v.cpu() for k, v in model.state_dict().items()}
     with torch.no_grad():
@@ -255,8 +258,8 @@ def test_async_captures_of_gpu_tensors_copy_what_changed(repo: Repo) -> None:
     with torch.no_grad():
         model.bias.add_(1.0)  # after the capture: must not leak into the snapshot
     second = writer.commit(snapshot)
-    assert_same_value(dict(repo.load_checkpoint(first)), expected_first)
-    loaded = repo.load_checkpoint(second)
+    assert_same_value(dict(load_checkpoint(repo, first)), expected_first)
+    loaded = load_checkpoint(repo, second)
     assert torch.equal(loaded["bias"], captured_bias)
     assert torch.equal(loaded["weight"], model.weight.detach().cpu())
 
@@ -264,9 +267,9 @@ def test_async_captures_of_gpu_tensors_copy_what_changed(repo: Repo) -> None:
 def test_unsupported_tensors_are_refused_with_their_path(repo: Repo) -> None:
     sparse = torch.eye(3).to_sparse()
     with pytest.raises(UsageError, match=r"sparse_coo tensor at layers/0.*to_dense"):
-        repo.save_checkpoint({"layers": [sparse]})
+        save_checkpoint(repo, {"layers": [sparse]})
     with pytest.raises(UsageError, match="meta device"):
-        repo.save_checkpoint({"w": torch.empty(2, device="meta")})
+        save_checkpoint(repo, {"w": torch.empty(2, device="meta")})
     assert repo.head_commit() is None
 
 
@@ -274,9 +277,10 @@ def test_unsupported_tensors_are_refused_with_their_path(repo: Repo) -> None:
 def test_identical_tensors_are_stored_once_across_commits_and_branches(repo: Repo) -> None:
     torch.manual_seed(0)
     model = torch.nn.Linear(64, 64)
-    first = repo.save_checkpoint(model, branch="runs/a")
+    first = save_checkpoint(repo, model, branch="runs/a")
     before = set(repo.store.iter_ids())
-    other = CheckpointWriter(repo)  # a fresh process's writer: no memory of what was stored
+    # a fresh process's writer: no memory of what was stored
+    other = CheckpointWriter(repo.store, BranchCommitter(repo))
     second = other.save(model, branch="runs/b")
     added = set(repo.store.iter_ids()) - before
     assert chunk_ids(repo, first) == chunk_ids(repo, second)
@@ -285,7 +289,7 @@ def test_identical_tensors_are_stored_once_across_commits_and_branches(repo: Rep
 
 
 def test_only_changed_chunks_of_a_changed_tensor_are_added(repo: Repo) -> None:
-    writer = CheckpointWriter(repo, chunk_size=1024)
+    writer = CheckpointWriter(repo.store, BranchCommitter(repo), chunk_size=1024)
     weights = torch.zeros(4096)  # 16 chunks of 1 KiB
     first = writer.save({"w": weights})
     with torch.no_grad():
@@ -303,8 +307,8 @@ def test_unchanged_tensors_are_neither_copied_nor_hashed_again(
     submitted = count_submits(monkeypatch)
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(32, 32), torch.nn.Linear(32, 2))
-    writer = repo.checkpoint_writer
-    repo.save_checkpoint(model)
+    writer = writer_for(repo)
+    save_checkpoint(repo, model)
     assert len(submitted) == 4
     submitted.clear()
     snapshot = writer.capture(model)
@@ -318,15 +322,15 @@ def test_unchanged_tensors_are_neither_copied_nor_hashed_again(
     assert snapshot.stats.bytes_copied == 2 * 4
     commit = writer.commit(snapshot)
     assert submitted == [2 * 4]
-    assert torch.equal(repo.load_checkpoint(commit)["1.bias"], model[1].bias.detach())
+    assert torch.equal(load_checkpoint(repo, commit)["1.bias"], model[1].bias.detach())
 
 
 def test_reuse_false_hashes_everything_again(repo: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
     submitted = count_submits(monkeypatch)
     model = torch.nn.Linear(8, 8)
-    repo.save_checkpoint(model)
+    save_checkpoint(repo, model)
     submitted.clear()
-    writer = repo.checkpoint_writer
+    writer = writer_for(repo)
     writer.commit(writer.capture(model, reuse=False))
     assert sorted(submitted) == [8 * 4, 8 * 8 * 4]
 
@@ -334,17 +338,17 @@ def test_reuse_false_hashes_everything_again(repo: Repo, monkeypatch: pytest.Mon
 def test_a_snapshot_is_a_copy_training_may_change_at_once(repo: Repo) -> None:
     model = torch.nn.Linear(4, 4)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    writer = repo.checkpoint_writer
+    writer = writer_for(repo)
     snapshot = writer.capture(model)
     with torch.no_grad():
         model.weight.mul_(3.0)
-    loaded = repo.load_checkpoint(writer.commit(snapshot))
+    loaded = load_checkpoint(repo, writer.commit(snapshot))
     assert all(torch.equal(loaded[k], before[k]) for k in before)
 
 
 def test_async_captures_copy_into_the_buffers_of_the_last_written_snapshot(repo: Repo) -> None:
     model = torch.nn.Linear(64, 64)
-    writer = repo.checkpoint_writer
+    writer = writer_for(repo)
     first = writer.capture(model)
     first_buffers = {p.data.data_ptr() for p in first.tensors if p.data is not None}
     first_commit = writer.commit(first)
@@ -355,14 +359,14 @@ def test_async_captures_copy_into_the_buffers_of_the_last_written_snapshot(repo:
     second = writer.capture(model)
     assert {p.data.data_ptr() for p in second.tensors if p.data is not None} == first_buffers
     second_commit = writer.commit(second)
-    assert_same_value(repo.load_checkpoint(first_commit), expected_first)
-    assert_same_value(repo.load_checkpoint(second_commit), model.state_dict())
+    assert_same_value(load_checkpoint(repo, first_commit), expected_first)
+    assert_same_value(load_checkpoint(repo, second_commit), model.state_dict())
 
 
 def test_a_synchronous_save_never_lends_the_callers_tensors_as_buffers(repo: Repo) -> None:
     kept = torch.nn.Linear(8, 8)
     before = OrderedDict((k, v.clone()) for k, v in kept.state_dict().items())
-    writer = repo.checkpoint_writer
+    writer = writer_for(repo)
     writer.save(kept)
     other = torch.nn.Linear(8, 8)
     writer.commit(writer.capture(other))
@@ -372,17 +376,17 @@ def test_a_synchronous_save_never_lends_the_callers_tensors_as_buffers(repo: Rep
 
 def test_a_snapshot_never_written_is_not_reused(repo: Repo) -> None:
     model = torch.nn.Linear(4, 4)
-    writer = repo.checkpoint_writer
+    writer = writer_for(repo)
     writer.capture(model)  # dropped, e.g. its write failed
     snapshot = writer.capture(model)
     assert snapshot.stats.tensors_reused == 0
-    loaded = repo.load_checkpoint(writer.commit(snapshot))
+    loaded = load_checkpoint(repo, writer.commit(snapshot))
     assert torch.equal(loaded["weight"], model.weight.detach())
 
 
 def test_save_async_commits_snapshots_in_order(repo: Repo) -> None:
     model = torch.nn.Linear(4, 4)
-    writer = repo.checkpoint_writer
+    writer = writer_for(repo)
     futures = []
     for epoch in range(3):
         futures.append(writer.save_async({"epoch": epoch, "state_dict": model.state_dict()}))
@@ -390,7 +394,7 @@ def test_save_async_commits_snapshots_in_order(repo: Repo) -> None:
             model.weight.add_(1.0)
     commits = [future.result() for future in futures]
     assert [c for c, _ in repo.log()][::-1] == commits
-    assert [repo.load_checkpoint(c)["epoch"] for c in commits] == [0, 1, 2]
+    assert [load_checkpoint(repo, c)["epoch"] for c in commits] == [0, 1, 2]
     assert repo.read_commit(commits[2]).meta["epoch"] == 2
 
 
@@ -399,7 +403,8 @@ def test_checkpoint_commit_keeps_the_branch_files(repo: Repo) -> None:
     params = repo.store.put(b'{"lr": 0.1}')
     tree = repo.write_tree({"params.json": TreeEntry("blob", params, 11, FILE_MODE)})
     repo.commit_tree(tree, "params", ref="refs/heads/runs/exp", meta={"run": "exp"})
-    commit = repo.save_checkpoint(
+    commit = save_checkpoint(
+        repo,
         {"epoch": 2, "global_step": 40, "state_dict": {"w": torch.ones(2)}},
         branch="runs/exp",
         meta={"run": "exp"},
@@ -415,26 +420,26 @@ def test_checkpoint_commit_keeps_the_branch_files(repo: Repo) -> None:
 
 
 def test_save_checkpoint_commits_onto_the_current_branch_by_default(repo: Repo) -> None:
-    first = repo.save_checkpoint({"w": torch.ones(1)}, "one")
-    second = repo.save_checkpoint({"w": torch.zeros(1)}, "two")
+    first = save_checkpoint(repo, {"w": torch.ones(1)}, "one")
+    second = save_checkpoint(repo, {"w": torch.zeros(1)}, "two")
     assert repo.head_branch() == "main"
     assert repo.head_commit() == second
     assert repo.read_commit(second).parents == (first,)
 
 
 def test_a_plain_commit_after_a_checkpoint_keeps_the_checkpoint(repo: Repo) -> None:
-    saved = repo.save_checkpoint({"w": torch.ones(3)}, "weights")
+    saved = save_checkpoint(repo, {"w": torch.ones(3)}, "weights")
     Path("notes.txt").write_text("what changed")
     repo.add(["notes.txt"])
     repo.commit("notes")
     files = repo.flatten_tree(repo.read_commit(repo.resolve("HEAD")).tree)
     assert set(files) == {"checkpoint", "notes.txt"}
     assert files["checkpoint"] == repo.flatten_tree(repo.read_commit(saved).tree)["checkpoint"]
-    assert torch.equal(repo.load_checkpoint("HEAD")["w"], torch.ones(3))
+    assert torch.equal(load_checkpoint(repo, "HEAD")["w"], torch.ones(3))
 
 
 def test_fsck_walks_tensor_chunks_and_gc_keeps_them(repo: Repo) -> None:
-    commit = repo.save_checkpoint({"w": torch.randn(100)}, branch="runs/keep")
+    commit = save_checkpoint(repo, {"w": torch.randn(100)}, branch="runs/keep")
     chunks = chunk_ids(repo, commit)
     assert chunks <= repo.reachable()
     assert repo.fsck().ok
@@ -449,7 +454,7 @@ def test_fsck_walks_tensor_chunks_and_gc_keeps_them(repo: Repo) -> None:
 def test_diff_reports_each_tensor_and_how_much_it_moved(repo: Repo) -> None:
     old = {"same": torch.ones(3), "moved": torch.tensor([3.0, 4.0]), "gone": torch.zeros(1)}
     new = {"same": torch.ones(3), "moved": torch.tensor([3.0, 7.0]), "born": torch.zeros(2)}
-    a, b = repo.save_checkpoint(old), repo.save_checkpoint(new)
+    a, b = save_checkpoint(repo, old), save_checkpoint(repo, new)
     changes = {c.name: c for c in diff_checkpoints(repo, a, b)}
     assert {name: c.status for name, c in changes.items()} == {
         "same": "unchanged",
@@ -464,8 +469,8 @@ def test_diff_reports_each_tensor_and_how_much_it_moved(repo: Repo) -> None:
 
 
 def test_diff_names_shape_and_dtype_changes(repo: Repo) -> None:
-    a = repo.save_checkpoint({"w": torch.ones(2), "b": torch.ones(2)})
-    b = repo.save_checkpoint({"w": torch.ones(3), "b": torch.ones(2, dtype=torch.float64) * 2})
+    a = save_checkpoint(repo, {"w": torch.ones(2), "b": torch.ones(2)})
+    b = save_checkpoint(repo, {"w": torch.ones(3), "b": torch.ones(2, dtype=torch.float64) * 2})
     changes = {c.name: c for c in diff_checkpoints(repo, a, b)}
     assert changes["w"].status == "changed" and changes["w"].l2 is None
     assert changes["w"].note == "shape [2] -> [3]"
@@ -474,7 +479,7 @@ def test_diff_names_shape_and_dtype_changes(repo: Repo) -> None:
 
 
 def test_describe_lists_tensors_without_loading_them(repo: Repo) -> None:
-    commit = repo.save_checkpoint({"state_dict": {"w": torch.zeros(2, 3, dtype=torch.bfloat16)}})
+    commit = save_checkpoint(repo, {"state_dict": {"w": torch.zeros(2, 3, dtype=torch.bfloat16)}})
     info = describe_checkpoint(repo, commit)
     (record,) = info.tensors
     assert (record.name, record.dtype, record.shape, record.nbytes) == (
@@ -496,13 +501,13 @@ def test_a_commit_without_checkpoint_is_a_clear_error(repo: Repo) -> None:
 # --------------------------------------------------------------------------- pickles
 def test_values_that_need_pickle_load_only_when_trusted(repo: Repo) -> None:
     state = {"hyper_parameters": {"ratio": fractions.Fraction(1, 3)}, "w": torch.ones(1)}
-    commit = repo.save_checkpoint(state)
+    commit = save_checkpoint(repo, state)
     with pytest.raises(UnsafeLoad, match=r"fractions\.Fraction at hyper_parameters/ratio"):
-        repo.load_checkpoint(commit)
+        load_checkpoint(repo, commit)
     assert describe_checkpoint(repo, commit).pickled == [
         ("hyper_parameters/ratio", "fractions.Fraction")
     ]
-    loaded = repo.load_checkpoint(commit, trusted=True)
+    loaded = load_checkpoint(repo, commit, trusted=True)
     assert loaded["hyper_parameters"]["ratio"] == fractions.Fraction(1, 3)
 
 
@@ -513,13 +518,13 @@ def test_common_hyper_parameter_types_load_without_pickle(repo: Repo) -> None:
             "root": Path("/data/imagenet"),
         }
     }
-    commit = repo.save_checkpoint(state)
+    commit = save_checkpoint(repo, state)
     assert describe_checkpoint(repo, commit).pickled == []
-    loaded = repo.load_checkpoint(commit)
+    loaded = load_checkpoint(repo, commit)
     assert loaded == state
     assert type(loaded["hyper_parameters"]["args"]) is argparse.Namespace
 
 
 def test_unpicklable_values_are_refused_at_save(repo: Repo) -> None:
     with pytest.raises(UsageError, match=r"cannot store the builtins\.function at callback"):
-        repo.save_checkpoint({"callback": lambda: None})
+        save_checkpoint(repo, {"callback": lambda: None})

@@ -11,6 +11,7 @@ torch = pytest.importorskip("torch")
 
 from typer.testing import CliRunner  # noqa: E402
 
+from modelsync.checkpoint import save_checkpoint  # noqa: E402
 from modelsync.cli.main import app  # noqa: E402
 from modelsync.repo.repository import Repo  # noqa: E402
 
@@ -32,7 +33,7 @@ def two_epochs(repo: Repo) -> tuple[str, str]:
             "bias": torch.tensor([3.0, 4.0]),
         },
     }
-    first = repo.save_checkpoint(state, "epoch 0", branch="runs/cli")
+    first = save_checkpoint(repo, state, "epoch 0", branch="runs/cli")
     state = {
         "epoch": 1,
         "state_dict": {
@@ -42,7 +43,7 @@ def two_epochs(repo: Repo) -> tuple[str, str]:
             "scale": torch.ones(3, dtype=torch.bfloat16),
         },
     }
-    second = repo.save_checkpoint(state, "epoch 1", branch="runs/cli")
+    second = save_checkpoint(repo, state, "epoch 1", branch="runs/cli")
     return first, second
 
 

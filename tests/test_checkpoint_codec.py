@@ -6,7 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from modelsync.checkpoint import CheckpointWriter  # noqa: E402
+from modelsync.checkpoint import BranchCommitter, CheckpointWriter, load_checkpoint  # noqa: E402
 from modelsync.errors import ObjectCorrupt  # noqa: E402
 from modelsync.repo.repository import Repo  # noqa: E402
 from modelsync.store import compression, disk  # noqa: E402
@@ -83,10 +83,10 @@ def test_a_pack_flushed_while_written_reads_back_whole(
     repo: Repo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(disk, "SYNC_EVERY", 4096)  # flush in the background every few records
-    writer = CheckpointWriter(repo, chunk_size=1024)
+    writer = CheckpointWriter(repo.store, BranchCommitter(repo), chunk_size=1024)
     weights = torch.randn(64 * 1024, generator=torch.Generator().manual_seed(3))
     commit = writer.save({"w": weights})
-    assert torch.equal(repo.load_checkpoint(commit)["w"], weights)
+    assert torch.equal(load_checkpoint(repo, commit)["w"], weights)
     assert repo.fsck().ok
 
 

@@ -11,7 +11,7 @@ safetensors_torch = pytest.importorskip("safetensors.torch")
 
 from typer.testing import CliRunner  # noqa: E402
 
-from modelsync.checkpoint import export_checkpoint  # noqa: E402
+from modelsync.checkpoint import export_checkpoint, save_checkpoint  # noqa: E402
 from modelsync.cli.main import app  # noqa: E402
 from modelsync.errors import UsageError  # noqa: E402
 from modelsync.repo.repository import Repo  # noqa: E402
@@ -21,7 +21,7 @@ def test_safetensors_export_holds_the_weights_by_name(repo: Repo, tmp_path: Path
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
     checkpoint = {"epoch": 3, "state_dict": model.state_dict(), "optimizer_states": []}
-    commit = repo.save_checkpoint(checkpoint)
+    commit = save_checkpoint(repo, checkpoint)
     path = export_checkpoint(repo, commit, tmp_path, format="safetensors")
     assert path == tmp_path / "model.safetensors"
     weights = safetensors_torch.load_file(path)
@@ -33,7 +33,7 @@ def test_safetensors_export_holds_the_weights_by_name(repo: Repo, tmp_path: Path
 def test_safetensors_export_writes_tied_weights_under_each_name(repo: Repo, tmp_path: Path) -> None:
     embed = torch.nn.Embedding(5, 3)
     state = {"embed.weight": embed.weight.detach(), "head.weight": embed.weight.detach()}
-    path = export_checkpoint(repo, repo.save_checkpoint(state), tmp_path, format="safetensors")
+    path = export_checkpoint(repo, save_checkpoint(repo, state), tmp_path, format="safetensors")
     weights = safetensors_torch.load_file(path)
     assert torch.equal(weights["embed.weight"], weights["head.weight"])
     assert torch.equal(weights["head.weight"], embed.weight.detach())
@@ -41,21 +41,21 @@ def test_safetensors_export_writes_tied_weights_under_each_name(repo: Repo, tmp_
 
 def test_ckpt_export_is_what_torch_load_reads_with_weights_only(repo: Repo, tmp_path: Path) -> None:
     state = {"epoch": 1, "w": torch.arange(6).reshape(2, 3), "betas": (0.9, 0.99)}
-    path = export_checkpoint(repo, repo.save_checkpoint(state), tmp_path)
+    path = export_checkpoint(repo, save_checkpoint(repo, state), tmp_path)
     loaded = torch.load(path, weights_only=True)
     assert loaded["epoch"] == 1 and loaded["betas"] == (0.9, 0.99)
     assert torch.equal(loaded["w"], state["w"])
 
 
 def test_export_refuses_a_file_where_a_directory_should_be(repo: Repo, tmp_path: Path) -> None:
-    commit = repo.save_checkpoint({"w": torch.ones(1)})
+    commit = save_checkpoint(repo, {"w": torch.ones(1)})
     (tmp_path / "taken").write_text("x")
     with pytest.raises(UsageError, match="not a directory"):
         export_checkpoint(repo, commit, tmp_path / "taken")
 
 
 def test_checkout_to_writes_the_file_and_leaves_head_alone(repo: Repo, tmp_path: Path) -> None:
-    commit = repo.save_checkpoint({"w": torch.ones(2)}, branch="runs/x")
+    commit = save_checkpoint(repo, {"w": torch.ones(2)}, branch="runs/x")
     runner = CliRunner()
     result = runner.invoke(
         app, ["checkout", "runs/x", "--to", str(tmp_path / "out"), "--repo", str(repo.work_tree)]

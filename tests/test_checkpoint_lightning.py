@@ -12,7 +12,7 @@ pl = pytest.importorskip("pytorch_lightning")
 
 from pytorch_lightning.demos.boring_classes import BoringModel  # noqa: E402
 
-from modelsync.checkpoint import export_checkpoint  # noqa: E402
+from modelsync.checkpoint import export_checkpoint, save_checkpoint  # noqa: E402
 from modelsync.repo.repository import Repo  # noqa: E402
 
 pytestmark = [
@@ -63,7 +63,7 @@ def test_lightning_resumes_from_an_exported_ckpt_as_from_its_own(
 ) -> None:
     original = train_one_epoch(tmp_path / "train")
     checkpoint = torch.load(original, map_location="cpu", weights_only=True)
-    commit = repo.save_checkpoint(checkpoint, "epoch 0", branch="runs/boring")
+    commit = save_checkpoint(repo, checkpoint, "epoch 0", branch="runs/boring")
     exported = export_checkpoint(repo, commit, tmp_path / "export")
 
     ours = resume_to_two_epochs(tmp_path / "from-ours", exported)
@@ -76,7 +76,7 @@ def test_lightning_resumes_from_an_exported_ckpt_as_from_its_own(
 def test_an_exported_ckpt_holds_the_whole_lightning_checkpoint(repo: Repo, tmp_path: Path) -> None:
     original = train_one_epoch(tmp_path / "train")
     checkpoint = torch.load(original, map_location="cpu", weights_only=True)
-    commit = repo.save_checkpoint(checkpoint)
+    commit = save_checkpoint(repo, checkpoint)
     assert repo.read_commit(commit).meta == {"kind": "checkpoint", "epoch": 0, "step": 4}
     exported = torch.load(export_checkpoint(repo, commit, tmp_path / "export"), weights_only=True)
     assert list(exported) == list(checkpoint)

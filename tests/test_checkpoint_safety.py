@@ -14,7 +14,12 @@ torch = pytest.importorskip("torch")
 
 from typer.testing import CliRunner  # noqa: E402
 
-from modelsync.checkpoint import describe_checkpoint, diff_checkpoints  # noqa: E402
+from modelsync.checkpoint import (  # noqa: E402
+    describe_checkpoint,
+    diff_checkpoints,
+    load_checkpoint,
+    save_checkpoint,
+)
 from modelsync.cli.main import app  # noqa: E402
 from modelsync.errors import ObjectCorrupt, ObjectMissing, UnsafeLoad  # noqa: E402
 from modelsync.model.objects import (  # noqa: E402
@@ -44,7 +49,7 @@ def commit_manifest(repo: Repo, manifest: CheckpointManifest, branch: str) -> st
 
 def crafted_checkpoint(repo: Repo, sentinel: Path, branch: str = "runs/evil") -> str:
     """A real checkpoint whose structure was edited by hand to carry a pickle payload."""
-    honest = repo.save_checkpoint({"w": torch.ones(4)}, branch="runs/honest")
+    honest = save_checkpoint(repo, {"w": torch.ones(4)}, branch="runs/honest")
     info = describe_checkpoint(repo, honest)
     payload = pickle.dumps(TouchOnUnpickle(sentinel))
     structure = {
@@ -67,7 +72,7 @@ def test_a_crafted_pickle_payload_is_never_executed(repo: Repo, tmp_path: Path) 
     evil = crafted_checkpoint(repo, sentinel)
 
     with pytest.raises(UnsafeLoad, match=r"pickled builtins\.dict at hyper_parameters"):
-        repo.load_checkpoint(evil)
+        load_checkpoint(repo, evil)
     assert describe_checkpoint(repo, evil).pickled == [("hyper_parameters", "builtins.dict")]
     assert [c.status for c in diff_checkpoints(repo, "runs/honest", evil)] == ["unchanged"]
     assert repo.fsck().ok
@@ -86,7 +91,7 @@ def test_a_crafted_pickle_payload_is_never_executed(repo: Repo, tmp_path: Path) 
     assert not sentinel.exists()
 
     # The payload was live: a caller who opts in runs it.
-    repo.load_checkpoint(evil, trusted=True)
+    load_checkpoint(repo, evil, trusted=True)
     assert sentinel.exists()
 
 
@@ -101,7 +106,7 @@ def test_a_dict_class_outside_the_allowlist_is_never_imported(
     structure = {"$": "dict", "class": "evil_module.Box", "items": []}
     evil = commit_manifest(repo, CheckpointManifest(64, (), structure), "runs/import")
     with pytest.raises(ObjectCorrupt, match=r"evil_module\.Box"):
-        repo.load_checkpoint(evil)
+        load_checkpoint(repo, evil)
     assert not sentinel.exists()
     assert "evil_module" not in sys.modules
 
@@ -123,12 +128,12 @@ def test_a_malformed_manifest_is_reported_as_corrupt(
     manifest = CheckpointManifest(64, (record,) if record else (), structure)
     bad = commit_manifest(repo, manifest, "runs/bad")
     with pytest.raises(ObjectCorrupt, match=problem):
-        repo.load_checkpoint(bad)
+        load_checkpoint(repo, bad)
 
 
 def checkpoint_with_chunks(repo: Repo) -> tuple[str, str]:
     weights = torch.arange(1000, dtype=torch.float32)
-    commit = repo.save_checkpoint({"layer.weight": weights, "layer.bias": torch.zeros(3)})
+    commit = save_checkpoint(repo, {"layer.weight": weights, "layer.bias": torch.zeros(3)})
     (chunk,) = describe_checkpoint(repo, commit).tensors[0].chunks
     return commit, chunk
 
@@ -137,7 +142,7 @@ def test_a_missing_chunk_is_named_with_its_tensor(repo: Repo) -> None:
     commit, chunk = checkpoint_with_chunks(repo)
     repo.store.remove({chunk})
     with pytest.raises(ObjectMissing) as caught:
-        repo.load_checkpoint(commit)
+        load_checkpoint(repo, commit)
     assert chunk in str(caught.value)
     assert "tensor 'layer.weight'" in str(caught.value)
     assert caught.value.oid == chunk
@@ -150,7 +155,7 @@ def test_a_corrupt_chunk_is_named_with_its_tensor(repo: Repo) -> None:
     loose.parent.mkdir(parents=True, exist_ok=True)
     loose.write_bytes(b"\x00" + bytes(4000))  # raw codec, right size, wrong bytes
     with pytest.raises(ObjectCorrupt) as caught:
-        repo.load_checkpoint(commit)
+        load_checkpoint(repo, commit)
     assert chunk in str(caught.value)
     assert "tensor 'layer.weight'" in str(caught.value)
     result = invoke(repo, "checkout", commit, "--to", str(repo.work_tree / "out"))

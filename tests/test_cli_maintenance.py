@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
+from modelsync.checkpoint import save_checkpoint
 from modelsync.model.objects import ChunkedFile
 from modelsync.repo.repository import Repo
 from modelsync.store import DiskStore
@@ -159,7 +160,7 @@ def test_gc_removes_nothing_below_a_corrupt_checkpoint_manifest(
 ) -> None:
     torch = pytest.importorskip("torch")
     for step in range(2):
-        last = repo.save_checkpoint({"w": torch.full((1000,), float(step))}, branch="runs/fit")
+        last = save_checkpoint(repo, {"w": torch.full((1000,), float(step))}, branch="runs/fit")
     manifest = repo.commit_files(last)["checkpoint"].oid
     flip_stored_byte(repo, manifest)
     assert_gc_refuses(cli, repo, manifest, "--prune-now")

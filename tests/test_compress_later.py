@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from modelsync.checkpoint import load_checkpoint, save_checkpoint, writer_for
 from modelsync.errors import ObjectCorrupt
 from modelsync.repo.repository import Repo
 from modelsync.store import DiskStore, disk
@@ -262,7 +263,7 @@ def test_kill_9_at_any_moment_of_a_compression_leaves_a_clean_repository(
         child.stdout.close()
         check = open_quiet(repo)
         assert check.fsck().ok
-        assert torch.equal(check.load_checkpoint(commit)["w"], weights(24))
+        assert torch.equal(load_checkpoint(check, commit)["w"], weights(24))
         check.close()
     assert_clean_after_restart(repo, commit, megabytes=24)
 
@@ -275,8 +276,8 @@ def weights(megabytes: int) -> Any:
 
 def save_raw_checkpoint(repo: Repo, megabytes: int = 2) -> str:
     repo.store.background_compression = False
-    repo.checkpoint_writer.compression = "later"
-    commit = repo.save_checkpoint({"w": weights(megabytes)})
+    writer_for(repo).compression = "later"
+    commit = save_checkpoint(repo, {"w": weights(megabytes)})
     assert packs(repo.store, disk.DEFERRED_PREFIX)
     return commit
 
@@ -297,7 +298,7 @@ def assert_clean_after_restart(repo: Repo, commit: str, megabytes: int = 2) -> N
     assert fresh.store.compress_deferred().finished
     assert packs(fresh.store, disk.DEFERRED_PREFIX) == []
     assert fresh.fsck().ok
-    assert torch.equal(fresh.load_checkpoint(commit)["w"], weights(megabytes))
+    assert torch.equal(load_checkpoint(fresh, commit)["w"], weights(megabytes))
     fresh.close()
 
 
@@ -309,7 +310,7 @@ def test_a_large_snapshot_saved_while_the_caller_waits_is_stored_raw(
 
     monkeypatch.setattr(writer_module, "COMPRESS_LATER_FROM", 1 << 20)
     repo.store.background_compression = False
-    writer = repo.checkpoint_writer
+    writer = writer_for(repo)
     big = writer.capture({"w": weights(1)}, copy=False)
     assert writer.compresses_later(big)
     commit = writer.commit(big)
@@ -326,11 +327,11 @@ def test_a_large_snapshot_saved_while_the_caller_waits_is_stored_raw(
     assert packs(repo.store, disk.DEFERRED_PREFIX) == []
     assert repo.fsck().ok
     torch = pytest.importorskip("torch")
-    assert torch.equal(repo.load_checkpoint(commit)["w"], weights(1))
+    assert torch.equal(load_checkpoint(repo, commit)["w"], weights(1))
 
 
 def test_a_writer_behind_its_captures_stores_raw(repo: Repo) -> None:
-    writer = repo.checkpoint_writer
+    writer = writer_for(repo)
     first = writer.capture({"w": weights(1)[:1000]})
     second = writer.capture({"w": weights(1)[1000:2000]})
     assert writer.compresses_later(first)  # a newer snapshot already waits
@@ -339,7 +340,7 @@ def test_a_writer_behind_its_captures_stores_raw(repo: Repo) -> None:
 
 @pytest.mark.parametrize("policy", ["now", "later"])
 def test_an_explicit_policy_overrides_the_size_rule(repo: Repo, policy: str) -> None:
-    writer = repo.checkpoint_writer
+    writer = writer_for(repo)
     writer.compression = policy  # type: ignore[assignment]
     snapshot = writer.capture({"w": weights(1)[:1000]})
     writer.capture({"w": weights(1)[:2000]})
@@ -347,10 +348,12 @@ def test_an_explicit_policy_overrides_the_size_rule(repo: Repo, policy: str) -> 
 
 
 def test_an_unknown_policy_is_refused(repo: Repo) -> None:
-    from modelsync.checkpoint import CheckpointWriter
+    from modelsync.checkpoint import BranchCommitter, CheckpointWriter
 
     with pytest.raises(ValueError, match="compression must be one of"):
-        CheckpointWriter(repo, compression="sometimes")  # type: ignore[arg-type]
+        CheckpointWriter(
+            repo.store, BranchCommitter(repo), compression="sometimes"  # type: ignore[arg-type]
+        )
 
 
 # ------------------------------------------------------------------------ background

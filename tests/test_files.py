@@ -20,9 +20,9 @@ from modelsync.repo.files import (
     iter_content,
     mapped_windows,
     store_file,
-    write_content,
 )
 from modelsync.repo.repository import Repo
+from modelsync.repo.worktree import FileUpdate
 from modelsync.store import DiskStore
 
 
@@ -53,7 +53,8 @@ def test_large_files_stream_through_chunks_and_back(tmp_path: Path) -> None:
     assert sum(stored) == len(data)
     assert oid == hash_file(path, len(data))
     out = tmp_path / "restored.bin"
-    write_content(store, kind, oid, out, 0o600)
+    with FileUpdate(tmp_path) as update:
+        update.write(out.name, iter_content(store, kind, oid), 0o600)
     assert out.read_bytes() == data
     assert out.stat().st_mode & 0o777 == 0o600
 

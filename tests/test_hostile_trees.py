@@ -35,7 +35,6 @@ from modelsync.model.objects import (
     check_entry_name,
 )
 from modelsync.repo.index import Index
-from modelsync.repo.refs import BRANCH_PREFIX
 from modelsync.repo.repository import Repo
 
 Cli = Callable[..., Result]
@@ -115,7 +114,8 @@ def hostile(request: pytest.FixtureRequest, main: Repo) -> str:
     head = main.head_commit()
     assert head is not None
     commit = Commit(root, (head,), main.author, 0.0, "hostile")
-    assert main.refs.add_if_new(BRANCH_PREFIX + "evil", main.store.put(commit.to_bytes()))
+    oid = main.store.put(commit.to_bytes())
+    assert main.create_branch("evil", oid) == oid
     return bad
 
 

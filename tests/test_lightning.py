@@ -20,6 +20,7 @@ from _lightning_models import (  # noqa: E402
 )
 
 import modelsync  # noqa: E402
+from modelsync.checkpoint import load_checkpoint  # noqa: E402
 from modelsync.errors import TrackingError, TrackingWarning  # noqa: E402
 from modelsync.integrations.lightning import (  # noqa: E402
     ModelSyncCallback,
@@ -118,7 +119,7 @@ def test_each_epoch_commits_the_checkpoint_trainer_save_checkpoint_writes(
     listed = runs.list_checkpoints(repo, "epochs")
     assert [(model.epoch, model.step) for model in listed] == [(0, 4), (1, 8)]
     for epoch, model in enumerate(listed):
-        ours = repo.load_checkpoint(model.commit)
+        ours = load_checkpoint(repo, model.commit)
         theirs = torch.load(tmp_path / f"epoch{epoch}.ckpt", weights_only=True)
         assert ours.keys() == theirs.keys()
         assert (ours["epoch"], ours["global_step"], ours["loops"]) == (
@@ -156,7 +157,7 @@ def test_a_snapshot_every_n_train_steps_and_every_n_epochs(repo: Repo, tmp_path:
 
 def test_save_weights_only_commits_the_weights_and_loops_alone(repo: Repo, tmp_path: Path) -> None:
     fit_digits(tmp_path, ModelSyncCallback(run_name="light", save_weights_only=True), max_epochs=1)
-    stored = repo.load_checkpoint("light@last")
+    stored = load_checkpoint(repo, "light@last")
     assert "optimizer_states" not in stored and "callbacks" not in stored
     assert {"state_dict", "loops", "global_step"} <= stored.keys()
 

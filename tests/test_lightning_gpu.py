@@ -22,7 +22,7 @@ pytest.importorskip("sklearn")
 from _lightning_models import DigitsData, DigitsMLP, trainer  # noqa: E402
 
 import modelsync  # noqa: E402
-from modelsync.checkpoint import describe_checkpoint  # noqa: E402
+from modelsync.checkpoint import describe_checkpoint, load_checkpoint  # noqa: E402
 from modelsync.integrations.lightning import ModelSyncCallback  # noqa: E402
 from modelsync.integrations.lightning._compat import pl  # noqa: E402
 from modelsync.repo.repository import Repo  # noqa: E402
@@ -56,14 +56,14 @@ def test_snapshots_of_a_gpu_fit_are_the_gpu_tensors_bit_for_bit(repo: Repo, tmp_
     weights = describe_checkpoint(repo, listed[-1].commit).tensors
     assert all(record.device.startswith("cuda") for record in weights)
     for epoch, checkpoint in enumerate(listed):
-        ours = repo.load_checkpoint(checkpoint.commit)
+        ours = load_checkpoint(repo, checkpoint.commit)
         theirs = torch.load(tmp_path / f"epoch{epoch}.ckpt", map_location="cpu", weights_only=True)
         for key, tensor in theirs["state_dict"].items():
             assert torch.equal(ours["state_dict"][key], tensor), key
         for index, state in theirs["optimizer_states"][0]["state"].items():
             mine = ours["optimizer_states"][0]["state"][index]["momentum_buffer"]
             assert torch.equal(mine, state["momentum_buffer"])
-    final = repo.load_checkpoint("gpu@last", map_location="cuda")
+    final = load_checkpoint(repo, "gpu@last", map_location="cuda")
     for key, tensor in model.state_dict().items():  # Lightning moved the model back to the CPU
         assert final["state_dict"][key].is_cuda
         assert torch.equal(final["state_dict"][key].cpu(), tensor), key

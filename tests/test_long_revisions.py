@@ -14,7 +14,8 @@ import pytest
 from typer.testing import Result
 
 from modelsync.errors import InvalidRefName, UnknownRevision
-from modelsync.repo.refs import TAG_PREFIX, RefContainer, check_ref_name
+from modelsync.model.layout import TAG_PREFIX
+from modelsync.repo.refs import RefContainer, check_ref_name
 from modelsync.repo.repository import Repo
 
 Cli = Callable[..., Result]

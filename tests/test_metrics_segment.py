@@ -18,11 +18,11 @@ from modelsync.errors import TrackingError
 from modelsync.model.segment import (
     MalformedSegment,
     MetricBlock,
-    MetricBuffer,
     decode_segment,
     encode_segment,
     to_metric_value,
 )
+from modelsync.runs.buffer import MetricBuffer
 
 
 @pytest.mark.parametrize(

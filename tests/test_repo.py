@@ -69,6 +69,20 @@ def test_init_refuses_an_existing_repository(repo: Repo) -> None:
         Repo.init(repo.work_tree)
 
 
+def test_the_constructor_opens_the_working_tree_it_is_given(repo: Repo) -> None:
+    with Repo(".") as opened:
+        assert opened.work_tree == repo.work_tree
+        assert opened.control_dir == repo.control_dir
+        assert opened.head_branch() == "main"
+
+
+def test_the_constructor_never_searches_the_parent_directories(repo: Repo) -> None:
+    (repo.work_tree / "sub").mkdir()
+    with pytest.raises(RepositoryNotFound, match=r"^not a modelsync repository: .*sub;"):
+        Repo(repo.work_tree / "sub")
+    assert not (repo.work_tree / "sub" / ".modelsync").exists()
+
+
 def test_open_searches_upwards_and_honours_the_environment(
     repo: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -30,10 +30,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 import modelsync
-from modelsync import Repo
+from modelsync import Repo, background
 from modelsync.errors import ModelSyncError, TrackingError, TrackingWarning, UnsafeLoad
-from modelsync.integrations.sklearn import Tracked, _fit, autolog, flush, load, load_cv_results
-from modelsync.integrations.sklearn._background import background
+from modelsync.integrations.sklearn import Tracked, autolog, flush, load, load_cv_results
 from modelsync.model.metadata import RunInfo
 from modelsync.runs.datasets import fingerprint
 from modelsync.runs.read import get_datasets, get_environment, get_params, list_runs, metric_series
@@ -170,7 +169,7 @@ def test_scores_are_of_the_data_as_the_fit_saw_it_whatever_the_caller_does_next(
 ) -> None:
     warnings.resetwarnings()  # no error filter: scores may be left to the background thread
     if kind.endswith("past the copy limit"):
-        monkeypatch.setattr(_fit, "DEFERRED_DATA_BYTES", 0)
+        monkeypatch.setattr(background, "max_held_bytes", 0)
     X, y = _data_of_kind(*iris, kind.partition(",")[0])
 
     with background_held():

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import modelsync
+from modelsync.checkpoint import load_checkpoint
 from modelsync.errors import TrackingError, TrackingWarning
 from modelsync.model.segment import decode_segment
 from modelsync.repo.repository import Repo
@@ -36,7 +37,7 @@ def test_a_checkpoint_commit_holds_the_model_the_run_files_and_the_new_metrics(r
     assert meta["metrics"] == {"loss": 1.0, "val_loss": 0.5}
     files = repo.flatten_tree(repo.read_commit(commit).tree)
     assert decode_segment(repo.store.get(files["metrics.seg"].oid)).count == 2
-    loaded = repo.load_checkpoint(commit)
+    loaded = load_checkpoint(repo, commit)
     for key, tensor in model.state_dict().items():
         assert torch.equal(loaded[key], tensor)
 
@@ -79,18 +80,18 @@ def test_module_level_checkpoint_acts_on_the_active_run(repo: Repo) -> None:
     assert callable(modelsync.checkpoint)
 
 
-def test_checkpoint_async_copies_now_and_commits_in_order(repo: Repo) -> None:
+def test_a_checkpoint_without_waiting_copies_now_and_commits_in_order(repo: Repo) -> None:
     model = _model()
     with modelsync.start_run("async", repo=repo) as run:
-        first = run.checkpoint_async(model, step=1)
+        first = run.checkpoint(model, step=1, wait=False)
         with torch.no_grad():
             model[0].weight.zero_()
-        second = run.checkpoint_async(model, step=2)
+        second = run.checkpoint(model, step=2, wait=False)
         commits = [first.result(), second.result()]
     history = [oid for oid, _ in repo.log("runs/async")]
     assert history.index(commits[1]) < history.index(commits[0])
-    assert not torch.equal(repo.load_checkpoint(commits[0])["0.weight"], torch.zeros(8, 4))
-    assert torch.equal(repo.load_checkpoint(commits[1])["0.weight"], torch.zeros(8, 4))
+    assert not torch.equal(load_checkpoint(repo, commits[0])["0.weight"], torch.zeros(8, 4))
+    assert torch.equal(load_checkpoint(repo, commits[1])["0.weight"], torch.zeros(8, 4))
 
 
 def test_checkpoint_after_finish_is_an_error_or_a_warning(repo: Repo) -> None:

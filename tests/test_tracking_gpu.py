@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import modelsync
+from modelsync.checkpoint import load_checkpoint
 from modelsync.repo.repository import Repo
 from modelsync.runs import read as runs
 from modelsync.runs.datasets import fingerprint
@@ -58,7 +59,7 @@ def test_a_gpu_model_checkpoints_and_loads_back_bit_for_bit(repo: Repo) -> None:
     model = torch.nn.Linear(128, 64).cuda()
     with modelsync.start_run("gpu-model", repo=repo) as run:
         commit = run.checkpoint(model, step=1)
-    loaded = repo.load_checkpoint(commit or "", map_location="cpu")
+    loaded = load_checkpoint(repo, commit or "", map_location="cpu")
     for key, tensor in model.state_dict().items():
         assert torch.equal(loaded[key], tensor.cpu())
     env = runs.get_environment(repo, "gpu-model")

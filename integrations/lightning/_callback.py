@@ -5,47 +5,14 @@ from __future__ import annotations
 import math
 import traceback
 import warnings
-from collections import deque
-from concurrent.futures import Future
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import modelsync
-from modelsync.errors import TrackingError, TrackingWarning, UsageError
-from modelsync.model.metadata import RunStatus
-from modelsync.runs.read import RepoLike
+from modelsync.errors import TRACKING_ERRORS, TrackingError, TrackingWarning, UsageError
 
-from ._compat import TrainerFn, dump_checkpoint, pl
+from ._compat import TrainerFn, dump_checkpoint, pl, state_key, validates_on_a_timer
 from ._logger import ModelSyncLogger
-from ._runs import TRACKING_ERRORS, RunSettings, fit_params, open_run
-
-MAX_PENDING = 2
-"""Snapshots captured but not yet committed; one more waits for the oldest (bounds memory)."""
-
-
-@dataclass(frozen=True)
-class _Pending:
-    """A snapshot on its way: ``done`` gives its commit once it is made and tagged."""
-
-    labels: tuple[str, ...]
-    step: int
-    done: Future[str | None] = field(default_factory=Future)
-
-    def follow(self, run: modelsync.Run, committed: Future[str | None]) -> None:
-        """Tag the commit as soon as it is made, on the writer's thread (so that a tag is as
-        durable as its commit); ``done`` gets the outcome."""
-
-        def tag(committed: Future[str | None]) -> None:
-            try:
-                commit = committed.result()
-                for label in self.labels if commit is not None else ():
-                    run.tag(label, commit)
-            except BaseException as exc:  # kept for the training thread to report
-                self.done.set_exception(exc)
-            else:
-                self.done.set_result(commit)
-
-        committed.add_done_callback(tag)
+from ._runs import RunSettings, fit_params, open_run
 
 
 class ModelSyncCallback(pl.Callback):
@@ -60,11 +27,11 @@ class ModelSyncCallback(pl.Callback):
     else at the end of the training epoch), and every ``every_n_train_steps`` steps, the
     checkpoint ``trainer.save_checkpoint`` would write (``save_weights_only``: weights and
     loops only) is committed. The tensors that changed are copied to CPU at that point;
-    hashing and writing happen on a background writer (``async_write``) while training goes
-    on, at most ``MAX_PENDING`` snapshots behind. The latest commit is tagged ``last``; with
-    ``monitor`` (a logged metric, better when lower with ``mode="min"``), the best one
-    ``best``: ``runs/<name>@best``. The fit's end waits for the writer and finishes the run;
-    an exception marks it ``failed`` (``interrupted`` for Ctrl-C), keeping its commits.
+    hashing and writing happen on the run's writer thread (``async_write``; see
+    ``Run.checkpoint(wait=False)``) while training goes on. The latest commit is tagged
+    ``last``; with ``monitor`` (a logged metric, better when lower with ``mode="min"``), the
+    best one ``best``: ``runs/<name>@best``. The fit's end waits for the writer and finishes
+    the run; an exception marks it ``failed`` (``interrupted`` for Ctrl-C), keeping its commits.
 
     ``resume`` continues the run it names (``"runs/foo"``) with new commits; any other
     revision (``"runs/foo@best"``), or a ``run_name`` of its own, forks a new run from that
@@ -81,7 +48,7 @@ class ModelSyncCallback(pl.Callback):
 
     def __init__(
         self,
-        repo: RepoLike = None,
+        repo: modelsync.RepoLike = None,
         run_name: str | None = None,
         monitor: str | None = None,
         mode: Literal["min", "max"] = "min",
@@ -108,13 +75,12 @@ class ModelSyncCallback(pl.Callback):
         self.last_commit: str | None = None
         self.best_commit: str | None = None
         self.best_score: float | None = None
-        self._pending: deque[_Pending] = deque()
         self._last_step_saved: int | None = None
         self._logger: ModelSyncLogger | None = None
         self._adds_logger = False
         self._restored: dict[str, Any] = {}
         # Lightning reads the key at every hook call (to name it for its profiler).
-        self._state_key = self._generate_state_key(monitor=monitor, mode=mode)
+        self._state_key = state_key(self, monitor=monitor, mode=mode)
 
     @property
     def state_key(self) -> str:
@@ -142,7 +108,6 @@ class ModelSyncCallback(pl.Callback):
         self.run = self._logger = None
         self.run_name = self.last_commit = self.best_commit = None
         self.best_score = self._last_step_saved = None
-        self._pending.clear()
         self._adds_logger = False
 
     def _start(self, trainer: pl.Trainer, module: pl.LightningModule) -> BaseException | None:
@@ -220,33 +185,30 @@ class ModelSyncCallback(pl.Callback):
     def _snapshot(self, trainer: pl.Trainer) -> None:
         checkpoint = dump_checkpoint(trainer, self.save_weights_only)
         self._last_step_saved = trainer.global_step
-        if self.run is None:
+        run = self.run
+        if run is None:
             return
-        labels = ["last"]
-        score = self._score(trainer)
-        if score is not None and (
-            self.best_score is None
-            or (score < self.best_score if self.mode == "min" else score > self.best_score)
-        ):
-            self.best_score = score
-            labels.append("best")
-        self._collect(oldest=len(self._pending) >= MAX_PENDING)
-        pending = _Pending(tuple(labels), trainer.global_step)
+        tags = ["last", "best"] if self._improves(self._score(trainer)) else ["last"]
         try:
-            committed = self._commit(self.run, checkpoint)
+            run.checkpoint(checkpoint, tags=tags, wait=not self.async_write)
         except TRACKING_ERRORS as exc:
-            self._problem(f"the checkpoint at step {pending.step} is not stored: {exc}", exc)
-            return
-        pending.follow(self.run, committed)
-        self._pending.append(pending)
-        self._collect()
+            message = f"the checkpoint at step {trainer.global_step} is not stored: {exc}"
+            run.report_problem(message, exc)
+        self._learn_commits(run)
 
-    def _commit(self, run: modelsync.Run, checkpoint: dict[str, Any]) -> Future[str | None]:
-        if self.async_write:
-            return run.checkpoint_async(checkpoint)
-        done: Future[str | None] = Future()
-        done.set_result(run.checkpoint(checkpoint))
-        return done
+    def _improves(self, score: float | None) -> bool:
+        """Whether ``score`` beats the best so far (it becomes the best score)."""
+        if score is None:
+            return False
+        best = self.best_score
+        if best is not None and not (score < best if self.mode == "min" else score > best):
+            return False
+        self.best_score = score
+        return True
+
+    def _learn_commits(self, run: modelsync.Run) -> None:
+        """The run's last and best commits, as far as the writer has made them."""
+        self.last_commit, self.best_commit = run.tagged("last"), run.tagged("best")
 
     def _score(self, trainer: pl.Trainer) -> float | None:
         if self.monitor is None:
@@ -263,38 +225,6 @@ class ModelSyncCallback(pl.Callback):
         score = float(value)
         return None if math.isnan(score) else score
 
-    def _collect(self, *, oldest: bool = False, every: bool = False) -> None:
-        """Take in the snapshots the writer has finished, in order; first wait for the oldest
-        (``oldest``) or for all of them (``every``)."""
-        while self._pending and (every or oldest or self._pending[0].done.done()):
-            pending = self._pending.popleft()
-            oldest = False
-            commit = self._result(pending)
-            if commit is None:
-                continue
-            self.last_commit = commit
-            if "best" in pending.labels:
-                self.best_commit = commit
-
-    def _result(self, pending: _Pending) -> str | None:
-        """The snapshot's commit, or None: it failed, and that is reported here."""
-        try:
-            return pending.done.result()
-        except Exception as exc:  # the writer thread's boundary: whatever it raised
-            if isinstance(exc, Warning) and not self.settings.strict:
-                warnings.warn(exc, stacklevel=4)
-            else:
-                self._problem(f"the checkpoint at step {pending.step}: {exc}", exc)
-            return None
-
-    def _problem(self, message: str, cause: BaseException) -> None:
-        """Raise (strict), or warn and list the problem in the run (not strict)."""
-        if self.settings.strict:
-            raise TrackingError(message) from cause
-        warnings.warn(message, TrackingWarning, stacklevel=3)
-        if self.run is not None:
-            self.run.info.problems.append(message)
-
     # -------------------------------------------------------------------- end
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.run_name is None:
@@ -302,9 +232,10 @@ class ModelSyncCallback(pl.Callback):
         failure = None
         if self.run is not None:
             try:
-                self._collect(every=True)
+                self.run.wait()
             except TrackingError as exc:
                 failure = exc
+            self._learn_commits(self.run)
         # Every rank takes part, so every rank ends the fit knowing the run's commits.
         self.last_commit, self.best_commit = trainer.strategy.broadcast(
             (self.last_commit, self.best_commit)
@@ -319,26 +250,26 @@ class ModelSyncCallback(pl.Callback):
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
-        status: RunStatus = "failed" if isinstance(exception, Exception) else "interrupted"
+        status: modelsync.RunStatus = (
+            "failed" if isinstance(exception, Exception) else "interrupted"
+        )
         try:
             self._end(trainer, status, "".join(traceback.format_exception(exception)))
         except TRACKING_ERRORS as problem:
             exception.add_note(f"modelsync: {problem}")
 
-    def _end(self, trainer: pl.Trainer, status: RunStatus, error: str | None = None) -> None:
-        """Wait for the writer, then finish the run (once: teardown follows on_exception)."""
+    def _end(
+        self, trainer: pl.Trainer, status: modelsync.RunStatus, error: str | None = None
+    ) -> None:
+        """Finish the run, which waits for its writer (once: teardown follows on_exception)."""
         if self._adds_logger:
             trainer.loggers = [x for x in trainer.loggers if x is not self._logger]
-        run = self.run
+        run, self.run = self.run, None
         if run is None:
             return
-        try:
-            self._collect(every=True)
-        finally:
-            self.run = None
-            if self._logger is not None:
-                self._logger.leave()
-            run.finish(status, error=error)
+        if self._logger is not None:
+            self._logger.leave()
+        run.finish(status, error=error)
 
     # ---------------------------------------------------------------- resuming
     def state_dict(self) -> dict[str, Any]:
@@ -362,7 +293,7 @@ def _fast_dev_run(trainer: pl.Trainer) -> bool:
 def _saves_on_train_epoch_end(trainer: pl.Trainer) -> bool:
     """Whether an epoch's snapshot is taken at the end of training rather than of validation
     (the rule of Lightning's ``ModelCheckpoint``: after validation when it runs at epoch end)."""
-    if getattr(trainer, "_val_check_time_interval", None) is not None:
+    if validates_on_a_timer(trainer):
         return False
     if trainer.check_val_every_n_epoch != 1:
         return False

@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import modelsync
-from modelsync.errors import TrackingWarning
-from modelsync.runs.read import RepoLike, opened
-from modelsync.util.fileio import atomic_write
+from modelsync.errors import TRACKING_ERRORS, TrackingWarning
 
 from ._compat import TorchCheckpointIO
-from ._runs import TRACKING_ERRORS
-
-POINTER_FORMAT = "modelsync-checkpoint"
-MAX_POINTER_SIZE = 4096
-
-
-@dataclass(frozen=True)
-class _Pointer:
-    repository: str
-    commit: str
 
 
 class ModelSyncCheckpointIO(TorchCheckpointIO):
@@ -45,7 +31,9 @@ class ModelSyncCheckpointIO(TorchCheckpointIO):
     ``TrackingWarning``: training goes on.
     """
 
-    def __init__(self, repo: RepoLike = None, branch: str = "lightning-checkpoints") -> None:
+    def __init__(
+        self, repo: modelsync.RepoLike = None, branch: str = "lightning-checkpoints"
+    ) -> None:
         super().__init__()
         self.repo = repo
         self.branch = branch
@@ -61,7 +49,7 @@ class ModelSyncCheckpointIO(TorchCheckpointIO):
             raise TypeError(f"{type(self).__name__} takes no storage_options")
         target = Path(path)
         try:
-            commit, repository = self._commit(checkpoint, f"checkpoint {target.name}")
+            pointer = self._commit(checkpoint, f"checkpoint {target.name}")
         except TRACKING_ERRORS as exc:
             warnings.warn(
                 f"{target} is saved as a regular file, not in the repository: {exc}",
@@ -70,21 +58,19 @@ class ModelSyncCheckpointIO(TorchCheckpointIO):
             )
             super().save_checkpoint(checkpoint, target)
             return
-        pointer = {"format": POINTER_FORMAT, "repository": repository, "commit": commit}
-        atomic_write(target, json.dumps(pointer, sort_keys=True).encode("utf-8") + b"\n")
+        pointer.write(target)
 
-    def _commit(self, checkpoint: dict[str, Any], message: str) -> tuple[str, str]:
-        """``(commit id, repository path)`` of the stored checkpoint."""
+    def _commit(self, checkpoint: dict[str, Any], message: str) -> modelsync.CheckpointPointer:
+        """Store the checkpoint; returns the pointer to its commit."""
         run = modelsync.active_run()
         if run is None:
             repo = self._repo()
-            return repo.save_checkpoint(checkpoint, message, branch=self.branch), str(
-                repo.work_tree
-            )
-        commit = run.checkpoint(checkpoint, message=message)
-        if commit is None:
+            commit = modelsync.save_checkpoint(repo, checkpoint, message, branch=self.branch)
+            return modelsync.CheckpointPointer(str(repo.work_tree), commit)
+        committed = run.checkpoint(checkpoint, message=message)
+        if committed is None:
             raise modelsync.ModelSyncError(f"run {run.name!r} could not commit it")
-        return commit, str(run.repo.work_tree)
+        return modelsync.CheckpointPointer(str(run.repo.work_tree), committed)
 
     def _repo(self) -> modelsync.Repo:
         if isinstance(self.repo, modelsync.Repo):
@@ -100,7 +86,7 @@ class ModelSyncCheckpointIO(TorchCheckpointIO):
         weights_only: bool | None = None,
     ) -> dict[str, Any]:
         source = Path(path)
-        pointer = _read_pointer(source)
+        pointer = modelsync.CheckpointPointer.read(source)
         if pointer is None:
             if map_location is None:
                 return super().load_checkpoint(source, weights_only=weights_only)
@@ -108,9 +94,9 @@ class ModelSyncCheckpointIO(TorchCheckpointIO):
         import torch
 
         device = map_location if isinstance(map_location, str | torch.device) else "cpu"
-        with opened(self.repo if self.repo is not None else pointer.repository) as repo:
-            loaded: dict[str, Any] = repo.load_checkpoint(
-                pointer.commit, device, trusted=weights_only is False
+        with modelsync.opened(self.repo if self.repo is not None else pointer.repository) as repo:
+            loaded: dict[str, Any] = modelsync.load_checkpoint(
+                repo, pointer.commit, device, trusted=weights_only is False
             )
         return loaded
 
@@ -119,20 +105,3 @@ class ModelSyncCheckpointIO(TorchCheckpointIO):
             self._opened.close()
             self._opened = None
 
-
-def _read_pointer(path: Path) -> _Pointer | None:
-    """The commit a file written by ``save_checkpoint`` names; None for any other file."""
-    try:
-        with path.open("rb") as file:
-            head = file.read(MAX_POINTER_SIZE + 1)
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        return None
-    if len(head) > MAX_POINTER_SIZE or not head.startswith(b"{"):
-        return None
-    try:
-        data = json.loads(head)
-    except ValueError:
-        return None
-    if not isinstance(data, dict) or data.get("format") != POINTER_FORMAT:
-        return None
-    return _Pointer(str(data["repository"]), str(data["commit"]))

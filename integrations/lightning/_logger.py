@@ -7,11 +7,10 @@ from argparse import Namespace
 from typing import Any
 
 import modelsync
-from modelsync.errors import TrackingWarning
-from modelsync.runs.read import RepoLike
+from modelsync.errors import TRACKING_ERRORS, TrackingWarning
 
 from ._compat import Logger, rank_zero_only
-from ._runs import TRACKING_ERRORS, RunSettings, open_run
+from ._runs import RunSettings, open_run
 
 ENTRYPOINT = "lightning"
 
@@ -33,7 +32,7 @@ class ModelSyncLogger(Logger):
 
     def __init__(
         self,
-        repo: RepoLike = None,
+        repo: modelsync.RepoLike = None,
         run_name: str | None = None,
         resume: str | None = None,
         strict: bool = False,

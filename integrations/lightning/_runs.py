@@ -3,29 +3,21 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import modelsync
-from modelsync.errors import InvalidRefName, ModelSyncError, UnknownRun
-from modelsync.runs.read import RepoLike
 
 if TYPE_CHECKING:
     from ._compat import pl
-
-TRACKING_ERRORS = (ModelSyncError, OSError, sqlite3.Error)
-"""What tracking may raise that must not stop training unless ``strict``."""
-
-RUN_PREFIX = "runs/"
 
 
 @dataclass(frozen=True)
 class RunSettings:
     """Where a fit's run lives: the repository, its name, and the revision it continues."""
 
-    repo: RepoLike = None
+    repo: modelsync.RepoLike = None
     run_name: str | None = None
     resume: str | None = None
     strict: bool = False
@@ -41,13 +33,9 @@ class RunSettings:
 
 
 def open_run(settings: RunSettings, entrypoint: str) -> modelsync.Run:
-    """Start the run ``settings`` describe.
-
-    Without ``resume``: a new run (a taken ``run_name`` gets a suffix: ``name-2``). With
-    ``resume`` naming a run (``foo`` or ``runs/foo``) and no other ``run_name``: that run
-    continues on its branch. With ``resume`` naming any other revision (``runs/foo@best``, a
-    commit id), or a different ``run_name``: a new run forked from that commit.
-    """
+    """Start the run ``settings`` describe: a new one (a taken ``run_name`` gets a suffix:
+    ``name-2``), or with ``resume``, the run it names continued or a new one forked from it
+    (see ``modelsync.resume_or_fork``)."""
     options: dict[str, Any] = {
         "repo": settings.repo,
         "strict": settings.strict,
@@ -55,13 +43,7 @@ def open_run(settings: RunSettings, entrypoint: str) -> modelsync.Run:
     }
     if settings.resume is None:
         return modelsync.start_run(settings.run_name, unique_name=True, **options)
-    continued = settings.resume.removeprefix(RUN_PREFIX)
-    if settings.run_name in (None, continued):
-        try:
-            return modelsync.start_run(resume=continued, **options)
-        except (UnknownRun, InvalidRefName):
-            pass  # not a run's name: a revision to fork from
-    return modelsync.start_run(settings.run_name, fork=settings.resume, unique_name=True, **options)
+    return modelsync.resume_or_fork(settings.resume, settings.run_name, **options)
 
 
 def fit_params(trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, Any]:

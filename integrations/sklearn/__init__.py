@@ -16,8 +16,8 @@ Models are written after ``fit`` returns, on a background thread; ``flush()`` wa
 """
 
 from ._autolog import autolog
-from ._background import flush
 from ._estimator import Tracked
+from ._fit import flush
 from ._models import load
 from ._search import load_cv_results
 

@@ -20,8 +20,11 @@ from typing import Any
 from sklearn.utils import all_estimators
 from sklearn.utils.metaestimators import available_if
 
-from ._fit import FitCall, Settings, in_tracked_fit, track_fit
+import modelsync
+
+from ._fit import FitCall, track_fit
 from ._models import LogModel
+from ._settings import Settings
 
 FIT_METHODS = ("fit", "fit_transform", "fit_predict")
 
@@ -87,7 +90,7 @@ def _tracking(original: FunctionType, method: str) -> FunctionType:
     @functools.wraps(original)
     def tracked(self: Any, *args: Any, **kwargs: Any) -> Any:
         settings = _settings
-        if settings is None or in_tracked_fit():
+        if settings is None or modelsync.in_tracked_call():
             return original(self, *args, **kwargs)
         try:
             X, y, fit_params = _fit_arguments(signature, self, args, kwargs)

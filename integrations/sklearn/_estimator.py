@@ -12,8 +12,9 @@ from sklearn.utils import Tags, get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from ._fit import FitCall, FitRecord, Settings, track_fit
+from ._fit import FitCall, FitRecord, track_fit
 from ._models import LogModel
+from ._settings import Settings
 
 Method = TypeVar("Method", bound=Callable[..., Any])
 

@@ -25,10 +25,9 @@ import skops
 import skops.io
 
 import modelsync
+from modelsync import background
 from modelsync.errors import UnsafeLoad, UsageError
-from modelsync.runs.read import RepoLike, opened
 
-from ._background import background
 from ._describe import class_path, json_value
 
 LogModel: TypeAlias = bool | Literal["skops", "joblib"]
@@ -87,7 +86,7 @@ def manifest(model: Any, file_name: str | None, method: str) -> bytes:
 
 def load(
     rev: str,
-    repo: RepoLike = None,
+    repo: modelsync.RepoLike = None,
     *,
     trusted: Sequence[str] = (),
     trust_pickle: bool = False,
@@ -101,7 +100,7 @@ def load(
     if isinstance(trusted, str):
         raise UsageError("trusted takes a list of type names, not a single string")
     background.flush()
-    with opened(repo) as repository:
+    with modelsync.opened(repo) as repository:
         commit = repository.resolve(rev)
         files = repository.commit_files(commit)
         file_name = _model_file(rev, files, repository)

@@ -19,10 +19,9 @@ from typing import Any
 import numpy as np
 
 import modelsync
+from modelsync import background
 from modelsync.errors import UsageError
-from modelsync.runs.read import RepoLike, opened
 
-from ._background import background
 from ._describe import estimator_params, json_value
 from ._models import FILES
 
@@ -101,13 +100,13 @@ def _candidate_metrics(results: dict[str, Any], index: int) -> dict[str, float]:
     return metrics
 
 
-def load_cv_results(rev: str, repo: RepoLike = None) -> dict[str, list[Any]]:
+def load_cv_results(rev: str, repo: modelsync.RepoLike = None) -> dict[str, list[Any]]:
     """The ``cv_results_`` a tracked search stored at ``rev``, as ``{column: [values]}``.
 
     ``pandas.DataFrame(load_cv_results(rev))`` gives the usual table.
     """
     background.flush()
-    with opened(repo) as repository:
+    with modelsync.opened(repo) as repository:
         files = repository.commit_files(repository.resolve(rev))
         entry = files.get(FILES + TABLE_FILE)
         if entry is None:

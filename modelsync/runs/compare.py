@@ -23,16 +23,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..catalog.runs import PARAMS_FILE, RUN_FILE
 from ..catalog.table import Goal, metric_goal
-from ..model.metadata import DatasetInfo, DatasetList, Environment, MetricSummary, RunInfo
-from ..model.objects import Commit
-from ..repo.refs import RUN_BRANCH_PREFIX
-from ..repo.repository import Repo
-from .read import (
+from ..model.layout import (
     DATASETS_FILE,
     ENVIRONMENT_FILE,
+    PARAMS_FILE,
     REQUIREMENTS_FILE,
+    RUN_FILE,
+    run_name,
+)
+from ..model.metadata import DatasetInfo, DatasetList, Environment, MetricSummary, RunInfo
+from ..model.objects import Commit
+from ..repo.repository import Repo
+from .read import (
     get_environment,
     get_metric_summaries,
     get_params,
@@ -42,11 +45,6 @@ from .read import (
 
 ChangeKind = Literal["added", "removed", "changed"]
 _ABSENT = "\0absent"
-
-
-def run_name(name: str) -> str:
-    """A run as the user may name it, ``foo`` or ``runs/foo``, as ``foo``."""
-    return name.removeprefix(RUN_BRANCH_PREFIX)
 
 
 def _key(value: Any) -> str:

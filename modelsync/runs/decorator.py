@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import functools
 import inspect
-import sqlite3
 import warnings
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar, cast, overload
 
-from ..errors import ModelSyncError, TrackingWarning, UsageError
+from ..errors import TRACKING_ERRORS, TrackingWarning, UsageError
 from ..model.segment import to_metric_value
 from .names import check_run_name
 from .read import RepoLike
@@ -207,7 +206,7 @@ class _Tracked:
                 entrypoint=self.entrypoint,
                 unique_name=True,
             )
-        except (ModelSyncError, OSError, sqlite3.Error) as exc:
+        except TRACKING_ERRORS as exc:
             if options.strict:
                 raise
             warnings.warn(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 
 from ..errors import InvalidRefName
+from ..model.layout import label_tag
 from ..repo.refs import check_ref_name
 
 ADJECTIVES = (
@@ -42,5 +43,5 @@ def check_label(run: str, label: object) -> str:
     """A label for ``run.tag``: the tag ``runs/<run>@<label>`` must be a valid ref name."""
     if not isinstance(label, str) or not label or "@" in label or "/" in label:
         raise InvalidRefName(f"invalid run label {label!r}: use a name without '@' or '/'")
-    check_ref_name(f"runs/{run}@{label}", "tag")
+    check_ref_name(label_tag(run, label), "tag")
     return label

@@ -27,6 +27,7 @@ from ..catalog.runs import (
     run_rows,
 )
 from ..errors import UnknownRun
+from ..model.layout import DATASETS_FILE, ENVIRONMENT_FILE, REQUIREMENTS_FILE, run_ref
 from ..model.metadata import (
     DatasetInfo,
     DatasetList,
@@ -37,12 +38,7 @@ from ..model.metadata import (
     RunInfo,
     RunStatus,
 )
-from ..repo.refs import BRANCH_PREFIX, RUN_BRANCH_PREFIX
 from ..repo.repository import Repo
-
-ENVIRONMENT_FILE = "environment.json"
-REQUIREMENTS_FILE = "requirements.txt"
-DATASETS_FILE = "datasets.json"
 
 RepoLike: TypeAlias = "Repo | str | os.PathLike[str] | None"
 
@@ -180,7 +176,7 @@ def list_checkpoints(repo: RepoLike, name: str) -> list[ModelInfo]:
 
 
 def _head_file(repo: Repo, name: str, filename: str) -> bytes | None:
-    head = repo.refs.resolve(BRANCH_PREFIX + RUN_BRANCH_PREFIX + name)
+    head = repo.refs.resolve(run_ref(name))
     if head is None:
         raise UnknownRun(name, _suggest(repo, name))
     entry = repo.read_tree(repo.read_commit(head).tree).entries.get(filename)

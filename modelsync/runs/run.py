@@ -32,21 +32,16 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable, Collection, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from ..catalog.liveness import effective_status
-from ..catalog.runs import (
-    PARAMS_FILE,
-    RUN_FILE,
-    SEGMENT_FILE,
-    forget_points_from,
-    last_step_of,
-    write_params,
-)
+from ..catalog.runs import forget_points_from, last_step_of, write_params
+from ..checkpoint.saving import writer_for
+from ..checkpoint.writer import checkpoint_message
 from ..errors import (
+    TRACKING_ERRORS,
     ModelSyncError,
     ReadOnlyRepository,
     RefConflict,
@@ -56,6 +51,20 @@ from ..errors import (
     UnknownRun,
     UsageError,
     shorten,
+)
+from ..model.layout import (
+    CHECKPOINT_ENTRY,
+    DATASETS_FILE,
+    ENVIRONMENT_FILE,
+    FILES_PREFIX,
+    PARAMS_FILE,
+    REQUIREMENTS_FILE,
+    RUN_FILE,
+    RUN_REFS,
+    SEGMENT_FILE,
+    label_tag,
+    run_branch,
+    run_ref,
 )
 from ..model.metadata import (
     FINAL_STATUSES,
@@ -70,20 +79,18 @@ from ..model.objects import FILE_MODE, EntryKind, MalformedObject, TreeEntry, ch
 from ..model.params import flatten, json_safe
 from ..model.segment import check_metric_key, to_metric_value
 from ..repo.files import store_file
-from ..repo.refs import BRANCH_PREFIX, RUN_BRANCH_PREFIX
 from ..repo.repository import Repo
+from .commit_queue import CommitQueue, PendingCheckpoint
 from .datasets import fingerprint
 from .environment import capture_environment
 from .names import check_label, check_run_name, generate_run_name
-from .read import DATASETS_FILE, ENVIRONMENT_FILE, REQUIREMENTS_FILE, RepoLike, get_run
+from .read import RepoLike, get_run
 from .seeding import recorded_seeds
 from .writer import MetricWriter
 
 if TYPE_CHECKING:
     from ..store import Batch
 
-CHECKPOINT_ENTRY = "checkpoint"
-FILES_PREFIX = "files/"
 MAX_PROBLEMS = 100
 _NAME_ATTEMPTS = 20
 _STEP_MIN, _STEP_MAX = -(2**63), 2**63 - 1
@@ -138,7 +145,8 @@ class Run:
         self._pid = os.getpid()
         self._token: contextvars.Token[Run | None] | None = None
         self._commit_lock = threading.RLock()
-        self._background: ThreadPoolExecutor | None = None
+        self._queue = CommitQueue(self._checkpoint_failed, lambda: f"modelsync-run-{self.name}")
+        self._tagged: dict[str, str] = {}
         self._use_writer(MetricWriter(repo.catalog, info.name, fallback=self._log_checked))
         self._writer_reported = False
 
@@ -156,7 +164,7 @@ class Run:
 
     @property
     def ref(self) -> str:
-        return f"{BRANCH_PREFIX}{RUN_BRANCH_PREFIX}{self.name}"
+        return run_ref(self.name)
 
     @property
     def head(self) -> str | None:
@@ -198,7 +206,7 @@ class Run:
             try:
                 step = self._checked_step(step)
             except TrackingError as exc:
-                self._report(str(exc))
+                self.report_problem(str(exc))
                 return
         try:
             self._writer.log_checked(metrics, step, when)
@@ -210,7 +218,7 @@ class Run:
     def _log_valid(self, metrics: Mapping[str, Any], step: int | None, when: float) -> None:
         """After a call the writer refused: report what is wrong and log the valid points."""
         if not isinstance(metrics, Mapping):
-            self._report(
+            self.report_problem(
                 f"log_metrics takes a dict of name -> number, not {type(metrics).__name__}"
             )
             return
@@ -231,9 +239,9 @@ class Run:
             try:
                 valid[check_metric_key(key)] = to_metric_value(value)
             except TypeError as exc:
-                self._report(f"metric {key!r} of run {self.name!r} was not logged: {exc}")
+                self.report_problem(f"metric {key!r} of run {self.name!r} was not logged: {exc}")
             except TrackingError as exc:
-                self._report(str(exc))
+                self.report_problem(str(exc))
         return valid
 
     def _checked_step(self, step: object) -> int:
@@ -253,7 +261,7 @@ class Run:
             self._ended("log params")
             return
         if not isinstance(params, Mapping):
-            self._report(f"log_params takes a dict, not {type(params).__name__}")
+            self.report_problem(f"log_params takes a dict, not {type(params).__name__}")
             return
         flat = self._json_params(params)
         self._params.update(flat)
@@ -261,7 +269,7 @@ class Run:
             with self.repo.catalog.write() as conn:
                 write_params(conn, self.name, flat)
         except (sqlite3.Error, OSError) as exc:
-            self._report(f"params of run {self.name!r} are not indexed yet: {exc}", exc)
+            self.report_problem(f"params of run {self.name!r} are not indexed yet: {exc}", exc)
 
     def _json_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         unsupported: list[str] = []
@@ -316,7 +324,7 @@ class Run:
                 kind, oid = write(batch)
         except (OSError, ReadOnlyRepository) as exc:
             error = self._write_failed(exc)
-            self._report(f"run {self.name!r} could not save {stored!r}: {error}", exc)
+            self.report_problem(f"run {self.name!r} could not save {stored!r}: {error}", exc)
             return
         self._files[stored] = TreeEntry(kind, oid, size, FILE_MODE)
 
@@ -330,13 +338,16 @@ class Run:
         if label not in self.info.tags:
             self.info.tags.append(label)
         try:
-            self.repo.create_tag(f"{RUN_BRANCH_PREFIX}{self.name}@{label}", target, force=True)
+            self.repo.create_tag(label_tag(self.name, label), target, force=True)
         except (OSError, ReadOnlyRepository, RefLocked) as exc:
             error = self._write_failed(exc)
-            self._report(f"run {self.name!r} could not tag {label!r}: {error}", exc)
+            self.report_problem(f"run {self.name!r} could not tag {label!r}: {error}", exc)
+            return target
+        self._tagged[label] = target
         return target
 
     # ----------------------------------------------------------------- commits
+    @overload
     def checkpoint(
         self,
         model_or_state: Any,
@@ -345,18 +356,12 @@ class Run:
         *,
         epoch: int | None = None,
         message: str | None = None,
-    ) -> str | None:
-        """Commit a model (module, state dict, Lightning checkpoint) with everything logged since
-        the last commit; ``metrics`` are logged at ``step`` first. Returns the commit id (None
-        when ``strict=False`` and the commit failed: the next one carries what it would have).
-        """
-        commit = self._checkpoint_commit(model_or_state, step, metrics, epoch, message, copy=False)
-        if commit is None:
-            return None
-        self.wait()
-        return commit()
+        tags: Collection[str] = (),
+        wait: Literal[True] = True,
+    ) -> str | None: ...
 
-    def checkpoint_async(
+    @overload
+    def checkpoint(
         self,
         model_or_state: Any,
         step: int | None = None,
@@ -364,16 +369,66 @@ class Run:
         *,
         epoch: int | None = None,
         message: str | None = None,
-    ) -> Future[str | None]:
-        """Like ``checkpoint``, but only copies the changed tensors here; hashing, compressing
-        and committing happen on a background thread, in order. The future gives the commit id.
+        tags: Collection[str] = (),
+        wait: Literal[False],
+    ) -> PendingCheckpoint: ...
+
+    @overload
+    def checkpoint(
+        self,
+        model_or_state: Any,
+        step: int | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        *,
+        epoch: int | None = None,
+        message: str | None = None,
+        tags: Collection[str] = (),
+        wait: bool,
+    ) -> str | PendingCheckpoint | None: ...
+
+    def checkpoint(
+        self,
+        model_or_state: Any,
+        step: int | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        *,
+        epoch: int | None = None,
+        message: str | None = None,
+        tags: Collection[str] = (),
+        wait: bool = True,
+    ) -> str | PendingCheckpoint | None:
+        """Commit a model (module, state dict, Lightning checkpoint) with everything logged since
+        the last commit; ``metrics`` are logged at ``step`` first, and ``tags`` label the commit
+        (``runs/<name>@<tag>``). Returns the commit id (None when ``strict=False`` and the
+        commit failed: the next one carries what it would have).
+
+        With ``wait=False`` only the tensors that changed are copied here; hashing, compressing,
+        committing and labelling happen on the run's writer thread, in order, while training
+        goes on (see ``runs.commit_queue``), and a ``PendingCheckpoint`` is returned at once.
+        ``wait()`` and ``finish()`` wait for them.
         """
-        commit = self._checkpoint_commit(model_or_state, step, metrics, epoch, message, copy=True)
-        if commit is None:
-            skipped: Future[str | None] = Future()
-            skipped.set_result(None)
-            return skipped
-        return self._executor().submit(commit)
+        labels = tuple(tags)
+        for label in labels:
+            check_label(self.name, label)
+        if not wait:
+            self._queue.make_room()
+        capture = self._checkpoint_commit(
+            model_or_state, step, metrics, epoch, message, copy=not wait
+        )
+        if capture is None:
+            return None if wait else self._queue.skip(step, labels)
+        at_step, commit = capture
+
+        def commit_and_tag() -> str | None:
+            oid = commit()
+            for label in labels if oid is not None else ():
+                self.tag(label, oid)
+            return oid
+
+        if not wait:
+            return self._queue.submit(commit_and_tag, at_step, labels)
+        self.wait()
+        return commit_and_tag()
 
     def _checkpoint_commit(
         self,
@@ -384,8 +439,9 @@ class Run:
         message: str | None,
         *,
         copy: bool,
-    ) -> Callable[[], str | None] | None:
-        """Log ``metrics``, capture the model; the returned call writes and commits it."""
+    ) -> tuple[int | None, Callable[[], str | None]] | None:
+        """Log ``metrics``, capture the model; returns the step it is at and the call that
+        writes and commits it (None when the run has ended)."""
         if self._closed:
             self._ended("checkpoint")
             return None
@@ -393,35 +449,43 @@ class Run:
             step = self._checked_step(step)
         if metrics:
             self.log_metrics(metrics, step)
-        snapshot = self.repo.checkpoint_writer.capture(model_or_state, copy=copy)
+        snapshot = writer_for(self.repo).capture(model_or_state, copy=copy)
         at_step = step if step is not None else snapshot.meta.get("step", self.step)
         at_epoch = epoch if epoch is not None else snapshot.meta.get("epoch")
-        text = message or _checkpoint_message(at_step, at_epoch)
+        text = message or checkpoint_message(at_step, at_epoch)
 
         def commit() -> str | None:
             return self._commit_or_report(
                 "checkpoint", text, step=at_step, epoch=at_epoch, snapshot=snapshot
             )
 
-        return commit
-
-    def _executor(self) -> ThreadPoolExecutor:
-        if self._background is None:
-            self._background = ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix=f"modelsync-run-{self.name}"
-            )
-        return self._background
+        return at_step, commit
 
     def wait(self) -> None:
-        """Block until every ``checkpoint_async`` commit so far is done."""
-        if self._background is not None:
-            self._background.submit(lambda: None).result()
+        """Block until every checkpoint taken with ``wait=False`` is committed; those that
+        failed are reported here (``strict``: the first one raises)."""
+        self._queue.wait()
+
+    def tagged(self, label: str) -> str | None:
+        """The commit this run last pointed ``runs/<name>@<label>`` at, in this process (None
+        before it has)."""
+        return self._tagged.get(label)
+
+    def _checkpoint_failed(self, pending: PendingCheckpoint, exc: Exception) -> None:
+        """Report, on the training thread, a checkpoint that failed on the writer thread. A
+        warning that a filter turned into an error there is warned again here, where the
+        filters in force are the caller's."""
+        if isinstance(exc, Warning) and not self.strict:
+            warnings.warn(exc, stacklevel=6)
+            return
+        self.report_problem(f"the checkpoint at step {pending.step}: {exc}", exc, stacklevel=6)
 
     def _commit_or_report(self, kind: str, message: str, **options: Any) -> str | None:
         try:
             return self._commit(kind, message, **options)
-        except (ModelSyncError, OSError, sqlite3.Error) as exc:
-            self._report(f"run {self.name!r} could not commit ({kind}): {_describe(exc)}", exc)
+        except TRACKING_ERRORS as exc:
+            error = _describe(exc)
+            self.report_problem(f"run {self.name!r} could not commit ({kind}): {error}", exc)
             return None
 
     def _commit(
@@ -442,7 +506,7 @@ class Run:
             try:
                 with self.repo.store.batch() as batch:
                     if snapshot is not None:
-                        manifest = self.repo.checkpoint_writer.write(snapshot, batch)
+                        manifest = writer_for(self.repo).write(snapshot, batch)
                         self._checkpoint = TreeEntry(
                             "checkpoint", manifest, snapshot.nbytes, FILE_MODE
                         )
@@ -506,22 +570,27 @@ class Run:
             return self._head
         self._closed = True
         self._writer.divert()  # later log_metrics calls are told the run has ended
+        failure: TrackingError | None = None
         try:
-            self.wait()
+            try:
+                self.wait()
+            except TrackingError as exc:  # strict: a checkpoint failed; the end is committed
+                failure = exc
             self._writer.stop()
             if self._writer.error is not None:
                 self._writer_failed()
             self.info.status = status
             self.info.end_time = time.time()
             self.info.error = error
-            return self._commit_or_report("status", f"{status} run {self.name}")
+            commit = self._commit_or_report("status", f"{status} run {self.name}")
         finally:
             self._release()
+        if failure is not None:
+            raise failure
+        return commit
 
     def _release(self) -> None:
-        if self._background is not None:
-            self._background.shutdown(wait=True)
-            self._background = None
+        self._queue.close()
         _forget(self)
         if self._token is not None:
             try:
@@ -552,17 +621,23 @@ class Run:
             exc.add_note(f"modelsync: run {self.name!r} could not record its end: {problem}")
 
     # ---------------------------------------------------------------- problems
-    def _report(self, message: str, cause: BaseException | None = None) -> None:
-        """Raise (strict) or warn and mark the run (not strict)."""
+    def report_problem(
+        self, message: str, cause: BaseException | None = None, *, stacklevel: int = 2
+    ) -> None:
+        """A tracking problem: with ``strict`` a ``TrackingError`` (from ``cause``); else listed
+        in the run's ``problems`` (the first ``MAX_PROBLEMS``) and warned about as a
+        ``TrackingWarning``, and training goes on. ``stacklevel`` as for ``warnings.warn``,
+        counted from the caller (2: the caller's caller)."""
         if self.strict:
             raise TrackingError(message) from cause
-        warnings.warn(message, TrackingWarning, stacklevel=3)
+        # listed first: a filter that makes the warning an error must not lose the problem
         if len(self.info.problems) < MAX_PROBLEMS:
             self.info.problems.append(message)
+        warnings.warn(message, TrackingWarning, stacklevel=stacklevel + 1)
 
     def _write_failed(self, exc: OSError | ModelSyncError) -> ModelSyncError:
         """A failure to write the repository as a ModelSyncError: raised (strict), or returned
-        for ``_report``."""
+        for ``report_problem``."""
         if isinstance(exc, ModelSyncError):
             if self.strict:
                 raise exc
@@ -573,7 +648,7 @@ class Run:
         return error
 
     def _ended(self, action: str) -> None:
-        self._report(f"cannot {action}: run {self.name!r} has ended ({self.info.status})")
+        self.report_problem(f"cannot {action}: run {self.name!r} has ended ({self.info.status})")
 
     def _writer_failed(self) -> None:
         """Report the writer's first failure; later ones only keep points for the commit."""
@@ -581,7 +656,7 @@ class Run:
         if exc is None or self._writer_reported:
             return
         self._writer_reported = True
-        self._report(
+        self.report_problem(
             f"run {self.name!r}: metrics could not be indexed ({_describe(exc)}); "
             "they are kept for the next commit",
             exc,
@@ -715,7 +790,7 @@ def _fork_from(run: Run, rev: str) -> None:
 
 
 def _check_free(repo: Repo, name: str) -> None:
-    if repo.refs.resolve(_run_ref(name)) is not None:
+    if repo.refs.resolve(run_ref(name)) is not None:
         raise TrackingError(
             f"a run named {name!r} already exists; pass resume={name!r} to continue it"
         )
@@ -748,10 +823,10 @@ def _start_commit(run: Run, kind: str, message: str) -> None:
         run._commit(kind, message)
     except RefConflict:
         raise  # the name is taken: ``_first_commit`` decides
-    except (ModelSyncError, OSError, sqlite3.Error) as exc:
+    except TRACKING_ERRORS as exc:
         if run.strict:
             raise
-        run._report(
+        run.report_problem(
             f"run {run.name!r} could not commit ({kind}): {_describe(exc)}; "
             "its next commit tries again",
             exc,
@@ -760,9 +835,9 @@ def _start_commit(run: Run, kind: str, message: str) -> None:
 
 def _next_free(repo: Repo, name: str) -> str:
     """The first of ``name-2``, ``name-3``, ... that no run has taken (yet)."""
-    taken = set(repo.refs.keys(BRANCH_PREFIX + RUN_BRANCH_PREFIX))
+    taken = set(repo.refs.keys(RUN_REFS))
     number = 2
-    while _run_ref(f"{name}-{number}") in taken:
+    while run_ref(f"{name}-{number}") in taken:
         number += 1
     return f"{name}-{number}"
 
@@ -775,7 +850,7 @@ def _resumed_run(
     capture_exclude: Collection[str],
     code_dir: str | os.PathLike[str] | None,
 ) -> Run:
-    head = repo.refs.resolve(_run_ref(name))
+    head = repo.refs.resolve(run_ref(name))
     if head is None:
         raise UnknownRun(name)
     commit = repo.read_commit(head)
@@ -787,14 +862,14 @@ def _resumed_run(
 
     raw_info = read(RUN_FILE)
     if raw_info is None:
-        raise TrackingError(f"the branch runs/{name} is not a run (it has no {RUN_FILE})")
+        raise TrackingError(f"the branch {run_branch(name)} is not a run (it has no {RUN_FILE})")
     info = RunInfo.from_stored(raw_info)
     problems: list[tuple[str, BaseException]] = []
     try:
         current: RunInfo | None = get_run(repo, name)
     except UnknownRun:
         current = None
-    except (ModelSyncError, OSError, sqlite3.Error) as exc:
+    except TRACKING_ERRORS as exc:
         problems.append(_catalog_problem(repo, name, exc, strict))
         current = info.model_copy(update={"status": effective_status(info)})
     if current is not None and current.status == "running":
@@ -835,7 +910,7 @@ def _resumed_run(
         with repo.catalog.write() as conn:
             forget_points_from(conn, name, next_seq)
             last_step = last_step_of(conn, name)
-    except (ModelSyncError, OSError, sqlite3.Error) as exc:
+    except TRACKING_ERRORS as exc:
         problems.append(_catalog_problem(repo, name, exc, strict))
         step = commit.meta.get("step")
         last_step = step if isinstance(step, int) else -1
@@ -845,7 +920,7 @@ def _resumed_run(
         )
     )
     for message, cause in problems:
-        run._report(message, cause)
+        run.report_problem(message, cause)
     run._writer.latest.update(
         {
             k: float(v)
@@ -874,10 +949,6 @@ def _segment_end(data: bytes | None) -> int:
     from ..model.segment import decode_segment
 
     return 0 if data is None else decode_segment(data).end_seq
-
-
-def _run_ref(name: str) -> str:
-    return f"{BRANCH_PREFIX}{RUN_BRANCH_PREFIX}{name}"
 
 
 # -------------------------------------------------------------- active run
@@ -924,6 +995,7 @@ def log_params(params: Mapping[str, Any]) -> None:
         run.log_params(params)
 
 
+@overload
 def checkpoint(
     model_or_state: Any,
     step: int | None = None,
@@ -931,12 +1003,42 @@ def checkpoint(
     *,
     epoch: int | None = None,
     message: str | None = None,
-) -> str | None:
-    """``checkpoint`` on the active run; returns the commit id."""
+    tags: Collection[str] = (),
+    wait: Literal[True] = True,
+) -> str | None: ...
+
+
+@overload
+def checkpoint(
+    model_or_state: Any,
+    step: int | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    *,
+    epoch: int | None = None,
+    message: str | None = None,
+    tags: Collection[str] = (),
+    wait: bool,
+) -> str | PendingCheckpoint | None: ...
+
+
+def checkpoint(
+    model_or_state: Any,
+    step: int | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    *,
+    epoch: int | None = None,
+    message: str | None = None,
+    tags: Collection[str] = (),
+    wait: bool = True,
+) -> str | PendingCheckpoint | None:
+    """``checkpoint`` on the active run; returns the commit id (``wait=False``: a
+    ``PendingCheckpoint``)."""
     run = _require_active("checkpoint")
     if run is None:
         return None
-    return run.checkpoint(model_or_state, step, metrics, epoch=epoch, message=message)
+    return run.checkpoint(
+        model_or_state, step, metrics, epoch=epoch, message=message, tags=tags, wait=wait
+    )
 
 
 def dataset(obj: Any, name: str | None = None) -> DatasetInfo:
@@ -974,15 +1076,6 @@ def _check_file_name(name: str) -> str:
         return check_tree_path(name)
     except MalformedObject as exc:
         raise UsageError(f"invalid file name {shorten(name)}: {exc}; use a relative path") from None
-
-
-def _checkpoint_message(step: int | None, epoch: int | None) -> str:
-    parts = [
-        f"{label} {value}"
-        for label, value in (("epoch", epoch), ("step", step))
-        if value is not None
-    ]
-    return "checkpoint" + (f" ({', '.join(parts)})" if parts else "")
 
 
 def _format(exc: BaseException) -> str:

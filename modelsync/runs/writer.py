@@ -19,7 +19,8 @@ from collections.abc import Callable, Mapping
 from ..catalog.db import Catalog
 from ..catalog.runs import index_chunks, touch_heartbeat
 from ..errors import ModelSyncError
-from ..model.segment import MetricBlock, MetricBuffer, encode_segment
+from ..model.segment import MetricBlock, encode_segment
+from .buffer import MetricBuffer
 
 FLUSH_INTERVAL = 1.0
 FLUSH_POINTS = 50_000

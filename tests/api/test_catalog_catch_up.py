@@ -1,8 +1,8 @@
 """A long-running server never answers from a catalog that lags behind another process's commit.
 
 A writer whose catalog write failed after its ref moved leaves a pending note (see
-``modelsync.catalog.sync``). A command catches up with the notes when it starts; the server lives
-on, so it catches up before each request.
+``modelsync.repo.catalogsync``). A command catches up with the notes when it starts; the server
+lives on, so it catches up before each request.
 """
 
 from __future__ import annotations

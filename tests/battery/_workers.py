@@ -151,11 +151,12 @@ def _start(repo_path: Path, repo: Any, name: str, *, strict: bool = True) -> Any
 
 
 def checkpoints(repo_path: Path, generation: int, cycles: int, *, later: bool = False) -> None:
+    from modelsync.checkpoint import writer_for
     from modelsync.repo.repository import Repo
 
     repo = Repo.open(repo_path)
     if later:
-        repo.checkpoint_writer.compression = "later"
+        writer_for(repo).compression = "later"
     run = _start(repo_path, repo, COMPRESSION_RUN if later else CHECKPOINT_RUN)
     for cycle in range(cycles):
         step = step_of(generation, cycle)

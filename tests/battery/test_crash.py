@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from modelsync.checkpoint import load_checkpoint
 from modelsync.repo.repository import Repo
 from modelsync.store import disk
 
@@ -125,7 +126,7 @@ def assert_checkpoints_hold(repo_path: Path, acks: Acknowledged) -> None:
     """Each acknowledged checkpoint loads back bit for bit."""
     with Repo.open(repo_path) as repo:
         for oid, generation, cycle in acks:
-            loaded: dict[str, Any] = repo.load_checkpoint(oid)
+            loaded: dict[str, Any] = load_checkpoint(repo, oid)
             saved = checkpoint_state(generation, cycle)
             assert loaded.keys() == saved.keys(), oid
             for key, tensor in saved.items():

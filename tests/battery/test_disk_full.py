@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from modelsync.checkpoint import load_checkpoint
 from modelsync.repo.repository import Repo
 
 from ._workers import checkpoint_state, cycle_files, gc_files
@@ -217,7 +218,7 @@ def test_reindex_on_a_full_disk_is_one_line_and_recovers(disk: SmallDisk, tally:
 
 def assert_checkpoint_holds(repo: Path, commit: str, generation: int) -> None:
     with Repo.open(repo) as opened:
-        loaded: dict[str, Any] = opened.load_checkpoint(commit)
+        loaded: dict[str, Any] = load_checkpoint(opened, commit)
     for key, tensor in checkpoint_state(generation, 0).items():
         assert loaded[key].numpy().tobytes() == tensor.numpy().tobytes(), f"{key} of {commit}"
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from modelsync.checkpoint import load_checkpoint
 from modelsync.repo.repository import Repo
 
 from ._workers import CHECKPOINT_RUN, checkpoint_state, cycle_files
@@ -98,7 +99,7 @@ def test_a_failed_write_sync_or_rename_anywhere_in_a_cli_commit_is_one_line_and_
 
 def assert_checkpoint_holds(repo: Path, commit: str, generation: int, cycle: int) -> None:
     with Repo.open(repo) as opened:
-        loaded: dict[str, Any] = opened.load_checkpoint(commit)
+        loaded: dict[str, Any] = load_checkpoint(opened, commit)
     for key, tensor in checkpoint_state(generation, cycle).items():
         assert loaded[key].numpy().tobytes() == tensor.numpy().tobytes(), f"{key} of {commit}"
 

@@ -28,7 +28,9 @@ from modelsync.checkpoint import (
     describe_checkpoint,
     diff_checkpoints,
     export_checkpoint,
+    load_checkpoint,
     read_manifest,
+    save_checkpoint,
 )
 from modelsync.errors import ModelSyncError, UnsafeLoad
 from modelsync.model.objects import CheckpointManifest, TreeEntry
@@ -124,7 +126,7 @@ def pickled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pickled]:
     root = tmp_path_factory.mktemp("pickled")
     marker = root / "the-pickle-ran"
     repo = Repo.open(make_repo(root / "repo"))
-    base = repo.save_checkpoint({"weight": torch.arange(8.0)}, "base", branch="base")
+    base = save_checkpoint(repo, {"weight": torch.arange(8.0)}, "base", branch="base")
     commits = {
         where: hostile_commit(repo, base, structure, f"hostile-{number}")
         for number, (where, structure) in enumerate(positions(marker).items())
@@ -139,7 +141,7 @@ MUST_REFUSE = {"load_checkpoint", "checkpoint_path", "export as ckpt"}
 
 def _in_process_readers(repo: Repo, base: str, out: Path) -> dict[str, Callable[[str], Any]]:
     return {
-        "load_checkpoint": lambda rev: repo.load_checkpoint(rev),
+        "load_checkpoint": lambda rev: load_checkpoint(repo, rev),
         "checkpoint_path": lambda rev: checkpoint_path(rev, repo),
         "export as ckpt": lambda rev: export_checkpoint(repo, rev, out / "ckpt"),
         "export as safetensors": lambda rev: export_checkpoint(
@@ -203,7 +205,7 @@ def test_each_hostile_pickle_would_run_if_trusted(pickled: Pickled) -> None:
     """The control case: each payload is reachable, and runs once the caller trusts it."""
     repo, marker, commits = pickled
     for where, commit in commits.items():
-        repo.load_checkpoint(commit, trusted=True)
+        load_checkpoint(repo, commit, trusted=True)
         assert marker.is_dir(), where
         marker.rmdir()
 
