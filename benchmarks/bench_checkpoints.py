@@ -36,7 +36,7 @@ from typing import Any
 import torch
 
 from modelsync import Repo, load_checkpoint, save_checkpoint
-from modelsync.checkpoint import writer_for
+from modelsync.checkpoints import writer_for
 
 MB = 1 << 20
 Row = tuple[str, str, str, str, str]

@@ -22,7 +22,7 @@ from typer.testing import Result
 from modelsync.model.objects import TreeEntry
 from modelsync.repo.repository import Repo
 from modelsync.runs import environment
-from modelsync.runs.run import start_run
+from modelsync.runs.start import start_run
 
 EXCLUDE = ("git", "gpu")
 SPIKE_STEP = 60

@@ -1,4 +1,5 @@
-"""``modelsync.background``: tracking work finished after the call that queued it returns."""
+"""``modelsync.adapters.background``: tracking work finished after the call that queued it
+returns."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from modelsync.checkpoint import (  # noqa: E402
+from modelsync.checkpoints import (  # noqa: E402
     BranchCommitter,
     CheckpointWriter,
     describe_checkpoint,
@@ -22,7 +22,7 @@ from modelsync.checkpoint import (  # noqa: E402
     save_checkpoint,
     writer_for,
 )
-from modelsync.checkpoint.tensors import dtype_from_name  # noqa: E402
+from modelsync.checkpoints.tensors import dtype_from_name  # noqa: E402
 from modelsync.errors import UnsafeLoad, UsageError  # noqa: E402
 from modelsync.model.objects import FILE_MODE, TreeEntry  # noqa: E402
 from modelsync.repo.repository import Repo  # noqa: E402

@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 
 from typer.testing import CliRunner  # noqa: E402
 
-from modelsync.checkpoint import save_checkpoint  # noqa: E402
+from modelsync.checkpoints import save_checkpoint  # noqa: E402
 from modelsync.cli.main import app  # noqa: E402
 from modelsync.repo.repository import Repo  # noqa: E402
 

@@ -6,7 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from modelsync.checkpoint import BranchCommitter, CheckpointWriter, load_checkpoint  # noqa: E402
+from modelsync.checkpoints import BranchCommitter, CheckpointWriter, load_checkpoint  # noqa: E402
 from modelsync.errors import ObjectCorrupt  # noqa: E402
 from modelsync.repo.repository import Repo  # noqa: E402
 from modelsync.store import compression, disk  # noqa: E402

@@ -11,7 +11,7 @@ safetensors_torch = pytest.importorskip("safetensors.torch")
 
 from typer.testing import CliRunner  # noqa: E402
 
-from modelsync.checkpoint import export_checkpoint, save_checkpoint  # noqa: E402
+from modelsync.checkpoints import export_checkpoint, save_checkpoint  # noqa: E402
 from modelsync.cli.main import app  # noqa: E402
 from modelsync.errors import UsageError  # noqa: E402
 from modelsync.repo.repository import Repo  # noqa: E402

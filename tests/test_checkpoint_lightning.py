@@ -12,7 +12,7 @@ pl = pytest.importorskip("pytorch_lightning")
 
 from pytorch_lightning.demos.boring_classes import BoringModel  # noqa: E402
 
-from modelsync.checkpoint import export_checkpoint, save_checkpoint  # noqa: E402
+from modelsync.checkpoints import export_checkpoint, save_checkpoint  # noqa: E402
 from modelsync.repo.repository import Repo  # noqa: E402
 
 pytestmark = [

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import modelsync
-from modelsync.checkpoint import export_checkpoint
+from modelsync.checkpoints import export_checkpoint
 from modelsync.errors import UnsafeLoad, UsageError
 from modelsync.repo.repository import Repo
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from modelsync import CheckpointPointer
-from modelsync.checkpoint.pointer import MAX_POINTER_SIZE
+from modelsync.adapters import CheckpointPointer
+from modelsync.checkpoints.pointer import MAX_POINTER_SIZE
 
 
 def test_a_pointer_reads_back_as_written(tmp_path: Path) -> None:

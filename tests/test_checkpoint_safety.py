@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 
 from typer.testing import CliRunner  # noqa: E402
 
-from modelsync.checkpoint import (  # noqa: E402
+from modelsync.checkpoints import (  # noqa: E402
     describe_checkpoint,
     diff_checkpoints,
     load_checkpoint,

@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from modelsync.checkpoint import CheckpointWriter, read_manifest, writer_for  # noqa: E402
+from modelsync.checkpoints import CheckpointWriter, read_manifest, writer_for  # noqa: E402
 from modelsync.model.objects import TreeEntry  # noqa: E402
 from modelsync.repo.repository import Repo  # noqa: E402
 from modelsync.store import MemoryStore, ObjectWriter  # noqa: E402

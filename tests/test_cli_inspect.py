@@ -13,7 +13,7 @@ from typer.testing import Result
 
 from modelsync.cli.logview import Graph
 from modelsync.repo.repository import Repo
-from modelsync.runs.run import start_run
+from modelsync.runs.start import start_run
 
 Cli = Callable[..., Result]
 

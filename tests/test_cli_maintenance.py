@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
-from modelsync.checkpoint import save_checkpoint
+from modelsync.checkpoints import save_checkpoint
 from modelsync.model.objects import ChunkedFile
 from modelsync.repo.repository import Repo
 from modelsync.store import DiskStore

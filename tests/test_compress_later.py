@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from modelsync.checkpoint import load_checkpoint, save_checkpoint, writer_for
+from modelsync.checkpoints import load_checkpoint, save_checkpoint, writer_for
 from modelsync.errors import ObjectCorrupt
 from modelsync.repo.repository import Repo
 from modelsync.store import DiskStore, disk
@@ -306,7 +306,7 @@ def assert_clean_after_restart(repo: Repo, commit: str, megabytes: int = 2) -> N
 def test_a_large_snapshot_saved_while_the_caller_waits_is_stored_raw(
     repo: Repo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from modelsync.checkpoint import writer as writer_module
+    from modelsync.checkpoints import writer as writer_module
 
     monkeypatch.setattr(writer_module, "COMPRESS_LATER_FROM", 1 << 20)
     repo.store.background_compression = False
@@ -348,7 +348,7 @@ def test_an_explicit_policy_overrides_the_size_rule(repo: Repo, policy: str) -> 
 
 
 def test_an_unknown_policy_is_refused(repo: Repo) -> None:
-    from modelsync.checkpoint import BranchCommitter, CheckpointWriter
+    from modelsync.checkpoints import BranchCommitter, CheckpointWriter
 
     with pytest.raises(ValueError, match="compression must be one of"):
         CheckpointWriter(

@@ -20,7 +20,7 @@ from _lightning_models import (  # noqa: E402
 )
 
 import modelsync  # noqa: E402
-from modelsync.checkpoint import load_checkpoint  # noqa: E402
+from modelsync.checkpoints import load_checkpoint  # noqa: E402
 from modelsync.errors import TrackingError, TrackingWarning  # noqa: E402
 from modelsync.integrations.lightning import (  # noqa: E402
     ModelSyncCallback,

@@ -22,7 +22,7 @@ pytest.importorskip("sklearn")
 from _lightning_models import DigitsData, DigitsMLP, trainer  # noqa: E402
 
 import modelsync  # noqa: E402
-from modelsync.checkpoint import describe_checkpoint, load_checkpoint  # noqa: E402
+from modelsync.checkpoints import describe_checkpoint, load_checkpoint  # noqa: E402
 from modelsync.integrations.lightning import ModelSyncCallback  # noqa: E402
 from modelsync.integrations.lightning._compat import pl  # noqa: E402
 from modelsync.repo.repository import Repo  # noqa: E402

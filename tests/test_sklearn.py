@@ -30,7 +30,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 import modelsync
-from modelsync import Repo, background
+from modelsync import Repo
+from modelsync.adapters import background
 from modelsync.errors import ModelSyncError, TrackingError, TrackingWarning, UnsafeLoad
 from modelsync.integrations.sklearn import Tracked, autolog, flush, load, load_cv_results
 from modelsync.model.metadata import RunInfo

@@ -355,17 +355,17 @@ def test_a_reader_racing_the_forgetting_of_a_pack_still_finds_the_object(
     out of the index for a moment: a reader that looked then must still find it."""
     oid, newer = _written_into_two_packs(store, b"written twice")
     answers: list[bool] = []
-    reindex = store._reindex
+    close_pack_file = store._close_pack_file
 
-    def slow_reindex(oids: set[str]) -> None:
+    def slow_close_pack_file(name: str) -> None:
         reader = threading.Thread(target=lambda: answers.append(store.has(oid)))
         reader.start()
         time.sleep(0.2)  # the reader misses the index and waits for the lock
-        reindex(oids)
+        close_pack_file(name)
         readers.append(reader)
 
     readers: list[threading.Thread] = []
-    monkeypatch.setattr(store, "_reindex", slow_reindex)
+    monkeypatch.setattr(store, "_close_pack_file", slow_close_pack_file)
     _remove_pack(newer)
     store.refresh()
     for reader in readers:

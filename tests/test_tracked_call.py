@@ -1,25 +1,25 @@
-"""``modelsync.tracked_call``: the whole process knows a tracked call is running."""
+"""``modelsync.adapters.tracked_call``: the whole process knows a tracked call is running."""
 
 from __future__ import annotations
 
 import threading
 
-import modelsync
+from modelsync import adapters
 
 
 def test_a_tracked_call_is_seen_from_every_thread_while_it_runs() -> None:
     seen: list[bool] = []
 
     def look() -> None:
-        seen.append(modelsync.in_tracked_call())
+        seen.append(adapters.in_tracked_call())
 
-    assert not modelsync.in_tracked_call()
-    with modelsync.tracked_call():
+    assert not adapters.in_tracked_call()
+    with adapters.tracked_call():
         other = threading.Thread(target=look)
         other.start()
         other.join()
-        with modelsync.tracked_call():  # nested: still inside after the inner block ends
+        with adapters.tracked_call():  # nested: still inside after the inner block ends
             pass
-        assert modelsync.in_tracked_call()
+        assert adapters.in_tracked_call()
     assert seen == [True]
-    assert not modelsync.in_tracked_call()
+    assert not adapters.in_tracked_call()

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import modelsync
-from modelsync.checkpoint import load_checkpoint
+from modelsync.checkpoints import load_checkpoint
 from modelsync.errors import TrackingError, TrackingWarning
 from modelsync.model.segment import decode_segment
 from modelsync.repo.repository import Repo

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import modelsync
-from modelsync.checkpoint import load_checkpoint
+from modelsync.checkpoints import load_checkpoint
 from modelsync.repo.repository import Repo
 from modelsync.runs import read as runs
 from modelsync.runs.datasets import fingerprint

@@ -8,6 +8,7 @@ import warnings
 from typing import Any, Literal
 
 import modelsync
+from modelsync import adapters
 from modelsync.errors import TRACKING_ERRORS, TrackingError, TrackingWarning, UsageError
 
 from ._compat import TrainerFn, dump_checkpoint, pl, state_key, validates_on_a_timer
@@ -48,7 +49,7 @@ class ModelSyncCallback(pl.Callback):
 
     def __init__(
         self,
-        repo: modelsync.RepoLike = None,
+        repo: adapters.RepoLike = None,
         run_name: str | None = None,
         monitor: str | None = None,
         mode: Literal["min", "max"] = "min",

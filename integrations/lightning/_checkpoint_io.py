@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import modelsync
+from modelsync import adapters
 from modelsync.errors import TRACKING_ERRORS, TrackingWarning
 
 from ._compat import TorchCheckpointIO
@@ -32,7 +33,7 @@ class ModelSyncCheckpointIO(TorchCheckpointIO):
     """
 
     def __init__(
-        self, repo: modelsync.RepoLike = None, branch: str = "lightning-checkpoints"
+        self, repo: adapters.RepoLike = None, branch: str = "lightning-checkpoints"
     ) -> None:
         super().__init__()
         self.repo = repo
@@ -60,17 +61,17 @@ class ModelSyncCheckpointIO(TorchCheckpointIO):
             return
         pointer.write(target)
 
-    def _commit(self, checkpoint: dict[str, Any], message: str) -> modelsync.CheckpointPointer:
+    def _commit(self, checkpoint: dict[str, Any], message: str) -> adapters.CheckpointPointer:
         """Store the checkpoint; returns the pointer to its commit."""
         run = modelsync.active_run()
         if run is None:
             repo = self._repo()
             commit = modelsync.save_checkpoint(repo, checkpoint, message, branch=self.branch)
-            return modelsync.CheckpointPointer(str(repo.work_tree), commit)
+            return adapters.CheckpointPointer(str(repo.work_tree), commit)
         committed = run.checkpoint(checkpoint, message=message)
         if committed is None:
             raise modelsync.ModelSyncError(f"run {run.name!r} could not commit it")
-        return modelsync.CheckpointPointer(str(run.repo.work_tree), committed)
+        return adapters.CheckpointPointer(str(run.repo.work_tree), committed)
 
     def _repo(self) -> modelsync.Repo:
         if isinstance(self.repo, modelsync.Repo):
@@ -86,7 +87,7 @@ class ModelSyncCheckpointIO(TorchCheckpointIO):
         weights_only: bool | None = None,
     ) -> dict[str, Any]:
         source = Path(path)
-        pointer = modelsync.CheckpointPointer.read(source)
+        pointer = adapters.CheckpointPointer.read(source)
         if pointer is None:
             if map_location is None:
                 return super().load_checkpoint(source, weights_only=weights_only)
@@ -94,7 +95,7 @@ class ModelSyncCheckpointIO(TorchCheckpointIO):
         import torch
 
         device = map_location if isinstance(map_location, str | torch.device) else "cpu"
-        with modelsync.opened(self.repo if self.repo is not None else pointer.repository) as repo:
+        with adapters.opened(self.repo if self.repo is not None else pointer.repository) as repo:
             loaded: dict[str, Any] = modelsync.load_checkpoint(
                 repo, pointer.commit, device, trusted=weights_only is False
             )

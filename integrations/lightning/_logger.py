@@ -7,6 +7,7 @@ from argparse import Namespace
 from typing import Any
 
 import modelsync
+from modelsync import adapters
 from modelsync.errors import TRACKING_ERRORS, TrackingWarning
 
 from ._compat import Logger, rank_zero_only
@@ -32,7 +33,7 @@ class ModelSyncLogger(Logger):
 
     def __init__(
         self,
-        repo: modelsync.RepoLike = None,
+        repo: adapters.RepoLike = None,
         run_name: str | None = None,
         resume: str | None = None,
         strict: bool = False,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import modelsync
+from modelsync import adapters
 
 if TYPE_CHECKING:
     from ._compat import pl
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 class RunSettings:
     """Where a fit's run lives: the repository, its name, and the revision it continues."""
 
-    repo: modelsync.RepoLike = None
+    repo: adapters.RepoLike = None
     run_name: str | None = None
     resume: str | None = None
     strict: bool = False
@@ -35,7 +36,7 @@ class RunSettings:
 def open_run(settings: RunSettings, entrypoint: str) -> modelsync.Run:
     """Start the run ``settings`` describe: a new one (a taken ``run_name`` gets a suffix:
     ``name-2``), or with ``resume``, the run it names continued or a new one forked from it
-    (see ``modelsync.resume_or_fork``)."""
+    (see ``adapters.resume_or_fork``)."""
     options: dict[str, Any] = {
         "repo": settings.repo,
         "strict": settings.strict,
@@ -43,7 +44,7 @@ def open_run(settings: RunSettings, entrypoint: str) -> modelsync.Run:
     }
     if settings.resume is None:
         return modelsync.start_run(settings.run_name, unique_name=True, **options)
-    return modelsync.resume_or_fork(settings.resume, settings.run_name, **options)
+    return adapters.resume_or_fork(settings.resume, settings.run_name, **options)
 
 
 def fit_params(trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, Any]:

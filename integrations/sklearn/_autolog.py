@@ -20,7 +20,7 @@ from typing import Any
 from sklearn.utils import all_estimators
 from sklearn.utils.metaestimators import available_if
 
-import modelsync
+from modelsync import adapters
 
 from ._fit import FitCall, track_fit
 from ._models import LogModel
@@ -90,7 +90,7 @@ def _tracking(original: FunctionType, method: str) -> FunctionType:
     @functools.wraps(original)
     def tracked(self: Any, *args: Any, **kwargs: Any) -> Any:
         settings = _settings
-        if settings is None or modelsync.in_tracked_call():
+        if settings is None or adapters.in_tracked_call():
             return original(self, *args, **kwargs)
         try:
             X, y, fit_params = _fit_arguments(signature, self, args, kwargs)

@@ -1,6 +1,6 @@
 """What is recorded after a tracked fit: its scores, the model, search results, the final commit.
 
-The ``Finisher`` runs on the background thread (``modelsync.background``) when it can, so that
+The ``Finisher`` runs on the background thread (``adapters.background``) when it can, so that
 ``fit`` returns before the model is stored; the scores it takes there read private copies of
 the data, taken right after the fit.
 
@@ -28,7 +28,7 @@ import sklearn
 from sklearn.metrics import check_scoring
 
 import modelsync
-from modelsync import background
+from modelsync.adapters import background
 from modelsync.errors import TRACKING_ERRORS
 
 from ._describe import copy_size, private_copy

@@ -4,12 +4,12 @@ Before the fit, in the caller's thread: the run starts (``running``, with the es
 and params and the environment) and the data is fingerprinted, before the fit can change it.
 Right after the fit, still in the caller's thread, private copies are taken of the data the
 training and evaluation scores read (so they score the data as the fit saw it, whatever the
-caller does with it next). Then, on the background thread (``modelsync.background``): the
+caller does with it next). Then, on the background thread (``adapters.background``): the
 scores (under the caller's scikit-learn config), the model file, any search results and the
 final commit (``_finish``, which also says when the scores are taken in the caller's thread).
 
 A fit tracked here marks the whole process as inside a tracked call while the estimator fits
-(``modelsync.tracked_call``), so ``autolog`` leaves alone the fits a meta-estimator makes of its
+(``adapters.tracked_call``), so ``autolog`` leaves alone the fits a meta-estimator makes of its
 clones (in this thread, or in the threads of a joblib pool working for it).
 """
 
@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import modelsync
-from modelsync import background
+from modelsync import adapters
+from modelsync.adapters import background
 from modelsync.errors import TRACKING_ERRORS, TrackingWarning
 
 from ._describe import as_dataset, class_path, estimator_params, fit_inputs
@@ -107,7 +108,7 @@ def track_fit(fit: FitCall, settings: Settings, *, caller_depth: int) -> tuple[A
 def _fit(fit: FitCall, settings: Settings, stacklevel: int) -> _Fitted:
     inputs, other_params = fit_inputs(fit.X, fit.y, fit.fit_params, settings.eval_sets)
     started = _start(fit, inputs, other_params, settings, stacklevel + 1)
-    with modelsync.tracked_call():
+    with adapters.tracked_call():
         begin = time.perf_counter()
         try:
             result = fit.call()
@@ -175,7 +176,7 @@ def _open_run(settings: Settings, params: dict[str, Any], entrypoint: str) -> mo
         background.wait()  # the run's previous fit may still be committing: it comes first
     repo = modelsync.Repo.open(settings.repo)
     try:
-        return modelsync.resume_or_start(
+        return adapters.resume_or_start(
             settings.run_name,
             repo=repo,
             params=params,

@@ -25,7 +25,8 @@ import skops
 import skops.io
 
 import modelsync
-from modelsync import background
+from modelsync import adapters
+from modelsync.adapters import background
 from modelsync.errors import UnsafeLoad, UsageError
 
 from ._describe import class_path, json_value
@@ -86,7 +87,7 @@ def manifest(model: Any, file_name: str | None, method: str) -> bytes:
 
 def load(
     rev: str,
-    repo: modelsync.RepoLike = None,
+    repo: adapters.RepoLike = None,
     *,
     trusted: Sequence[str] = (),
     trust_pickle: bool = False,
@@ -100,7 +101,7 @@ def load(
     if isinstance(trusted, str):
         raise UsageError("trusted takes a list of type names, not a single string")
     background.flush()
-    with modelsync.opened(repo) as repository:
+    with adapters.opened(repo) as repository:
         commit = repository.resolve(rev)
         files = repository.commit_files(commit)
         file_name = _model_file(rev, files, repository)

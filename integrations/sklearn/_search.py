@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 import modelsync
-from modelsync import background
+from modelsync import adapters
+from modelsync.adapters import background
 from modelsync.errors import UsageError
 
 from ._describe import estimator_params, json_value
@@ -100,13 +101,13 @@ def _candidate_metrics(results: dict[str, Any], index: int) -> dict[str, float]:
     return metrics
 
 
-def load_cv_results(rev: str, repo: modelsync.RepoLike = None) -> dict[str, list[Any]]:
+def load_cv_results(rev: str, repo: adapters.RepoLike = None) -> dict[str, list[Any]]:
     """The ``cv_results_`` a tracked search stored at ``rev``, as ``{column: [values]}``.
 
     ``pandas.DataFrame(load_cv_results(rev))`` gives the usual table.
     """
     background.flush()
-    with modelsync.opened(repo) as repository:
+    with adapters.opened(repo) as repository:
         files = repository.commit_files(repository.resolve(rev))
         entry = files.get(FILES + TABLE_FILE)
         if entry is None:

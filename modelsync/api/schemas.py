@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from ..model.objects import Commit, TreeEntry, json_safe_number
 from ..repo.diff import FileChange
-from ..repo.repository import StatusReport
+from ..repo.porcelain import StatusReport
 from ..runs.compare import SnapshotDiff
 
 JSONNumber = float | str

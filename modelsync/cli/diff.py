@@ -8,7 +8,7 @@ import typer
 from rich.text import Text
 
 # Imported for what importing it does: checkpoint entries get their per-tensor patch.
-from ..checkpoint import compare as _checkpoint_patches  # noqa: F401
+from ..checkpoints import compare as _checkpoint_patches  # noqa: F401
 from ..model.layout import RUN_METADATA_FILES
 from .common import JsonOption, RepoOption, console, print_json, repository
 from .runview import print_run_diff, run_diff

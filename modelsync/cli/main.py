@@ -60,7 +60,8 @@ class _LazyCommands(TyperGroup):
 
 
 READ_ONLY_COMMANDS = frozenset({"log", "show", "runs", "compare", "metrics"})
-"""Commands that only read: they leave without tearing the interpreter down (see ``main``)."""
+"""Commands that only read: they leave without tearing the interpreter down
+(``_leave_at_once_if_read_only``)."""
 _invoked: str | None = None
 
 
@@ -110,18 +111,26 @@ def main() -> None:
         try:
             app()
         except SystemExit as done:
-            code = _leave_at_once_with(done)
-            if code is not None and _flushed():
-                # Tearing the interpreter down frees every object one at a time: after a
-                # 10,000-commit ``log``, about 50 ms of a 450 ms command. A read command has
-                # nothing left to finish once its output is flushed.
-                os._exit(code)
+            _leave_at_once_if_read_only(done)
             raise
     except BrokenPipeError:
         # The reader went away (`modelsync log | head`): stop quietly, as git does, and keep
         # Python from complaining again while it flushes stdout at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(128 + signal.SIGPIPE)
+
+
+def _leave_at_once_if_read_only(done: SystemExit) -> None:
+    """End a read command that has nothing left to finish with ``os._exit``, skipping the
+    interpreter's teardown; return (the usual exit follows) for any other command.
+
+    Tearing the interpreter down frees every object one at a time, and a read command has
+    nothing to finish once its output is flushed: ``bench_query`` (2,000 runs) measured
+    ``modelsync runs`` 17-23% faster with it, ``modelsync log`` of 10,000 commits 6-8%.
+    """
+    code = _leave_at_once_with(done)
+    if code is not None and _flushed():
+        os._exit(code)
 
 
 def _leave_at_once_with(done: SystemExit) -> int | None:
@@ -132,7 +141,7 @@ def _leave_at_once_with(done: SystemExit) -> int | None:
         return None
     if sys.gettrace() is not None or sys.getprofile() is not None:
         return None
-    tracking = sys.modules.get("modelsync.runs.run")
+    tracking = sys.modules.get("modelsync.runs.active")
     if tracking is not None and tracking.active_run() is not None:
         return None
     if done.code is None:

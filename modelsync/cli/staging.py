@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from ..repo.repository import StatusReport
+from ..repo.porcelain import StatusReport
 from .common import JsonOption, RepoOption, console, print_json, progress_bar, repository, short
 
 PathsArgument = Annotated[

@@ -305,7 +305,7 @@ class TensorRecord:
 class CheckpointManifest:
     """A tensor-aware checkpoint: its tensors, and the structure around them as a JSON tree.
 
-    ``structure`` refers to tensors by their index in ``tensors`` (see ``modelsync.checkpoint``);
+    ``structure`` refers to tensors by their index in ``tensors`` (see ``modelsync.checkpoints``);
     it holds only JSON, so reading a manifest never runs code.
     """
 

@@ -35,7 +35,8 @@ from ..errors import (
     ObjectError,
     RevisionError,
 )
-from ..model.layout import BRANCH_PREFIX, HEAD, TAG_PREFIX
+from ..model.layout import HEAD
+from .history import ref_tips
 
 if TYPE_CHECKING:
     from ..catalog.db import PendingNote
@@ -91,13 +92,10 @@ def fill(repo: Repo, conn: sqlite3.Connection) -> int:
 
 
 def _tips(repo: Repo) -> list[str]:
-    """The commits HEAD, branches and tags name (a tag object peeled); unreadable ones left out."""
-    names = [HEAD, *repo.refs.keys(BRANCH_PREFIX), *repo.refs.keys(TAG_PREFIX)]
+    """The commits the ref tips name (``history.ref_tips``, a tag object peeled); unreadable
+    ones left out."""
     tips = []
-    for name in names:
-        oid = repo.refs.resolve(name)
-        if oid is None:
-            continue
+    for oid in ref_tips(repo.refs).ids.values():
         try:
             tips.append(repo.peel(oid))
         except (ObjectError, RevisionError):

@@ -1,4 +1,5 @@
-"""The repository façade: every CLI command and API endpoint is a thin layer over a method here.
+"""The repository's plumbing: opening one, objects, revisions, trees, commits, refs, and the
+entry points of maintenance. Every CLI command and API endpoint is a thin layer over ``Repo``.
 
 A repository is a working tree with a ``.modelsync/`` control directory::
 
@@ -11,9 +12,10 @@ A repository is a working tree with a ``.modelsync/`` control directory::
       index          the staging area and stat cache
       index.db       the SQLite catalog, rebuildable from objects and refs
 
-A command that fails on bad input changes nothing: every check runs before the first write,
-refs and the staging area are held under their lock files while they change, and working-tree
-files are replaced all together (``worktree.FileUpdate``).
+Refs and the staging area change only under their lock files, and every object is written
+before the ref that points at it. The working-tree commands built on this (add, rm, status,
+commit of the staging area, diff, checkout, reset) are in ``porcelain``, and are ``Repo``'s
+methods by name; the walk over every ref tip is ``history``; fsck and gc are ``maintenance``.
 """
 
 from __future__ import annotations
@@ -23,12 +25,11 @@ import heapq
 import os
 import shutil
 import sqlite3
-import stat
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
@@ -37,7 +38,6 @@ from ..errors import (
     CatalogWarning,
     InvalidRefName,
     ModelSyncError,
-    NothingToCommit,
     ObjectCorrupt,
     ObjectError,
     PathError,
@@ -48,12 +48,10 @@ from ..errors import (
     RepositoryWarning,
     UnknownRevision,
     UsageError,
-    WorkingTreeDirty,
 )
-from ..model.layout import BRANCH_PREFIX, HEAD, INDEXED_FILES, TAG_PREFIX, run_branch
+from ..model.layout import BRANCH_PREFIX, HEAD, INDEXED_FILES, TAG_PREFIX
 from ..model.objects import (
     CONTROL_DIR,
-    EXECUTABLE_MODE,
     TREE_MODE,
     Commit,
     MalformedObject,
@@ -65,25 +63,22 @@ from ..model.objects import (
     object_type,
 )
 from ..store import Batch, DiskStore, ObjectStore
-from ..util.hashing import is_oid
-from . import catalogsync
+from . import catalogsync, porcelain
 from .config import Config
-from .files import entry_kind_for_size, hash_file, iter_content, store_file
-from .index import Index, IndexEntry, file_mode
-from .refs import SYMREF_PREFIX, LockedRef, RefContainer, check_ref_name
+from .files import iter_content
+from .history import ref_tips, walk_commits
+from .index import Index
+from .refs import LockedRef, RefContainer, check_ref_name
 from .revisions import Resolver, split_suffixes
-from .worktree import FileUpdate, WorkTree
+from .worktree import WorkTree
 
 if TYPE_CHECKING:
     from .diff import FileChange, Patch
     from .maintenance import FsckReport, GcReport
 
-__all__ = ["CONTROL_DIR", "ENV_REPO", "Repo", "StatusReport"]
+__all__ = ["CONTROL_DIR", "ENV_REPO", "NewCommit", "Repo"]
 
 ENV_REPO = "MODELSYNC_DIR"
-WORKING_KINDS = ("blob", "file")
-"""Tree entry kinds that are files in the working tree."""
-RESET_MODES = ("soft", "mixed", "hard")
 
 Progress = Callable[[int, int], None]
 
@@ -102,18 +97,14 @@ def _is_work_tree(path: Path) -> bool:
     return (path / CONTROL_DIR / "HEAD").is_file()
 
 
-@dataclass
-class StatusReport:
-    branch: str | None
-    head: str | None
-    staged: dict[str, str] = field(default_factory=dict)
-    modified: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
-    untracked: list[str] = field(default_factory=list)
+@dataclass(frozen=True)
+class NewCommit:
+    """A commit its ref has just moved to (``Repo.write_commit``), and the note that says the
+    catalog may lack it until ``Repo.record_commit`` indexes it (``catalogsync``)."""
 
-    @property
-    def clean(self) -> bool:
-        return not (self.staged or self.modified or self.deleted)
+    oid: str
+    commit: Commit
+    note: PendingNote
 
 
 class Repo:
@@ -206,8 +197,25 @@ class Repo:
         raise RepositoryNotFound(str(start))
 
     def close(self) -> None:
-        """Close the workers of the layers above (newest first), then the catalog and the
-        store they write to."""
+        """Stop every thread this repository runs, each after those that still use it:
+
+        1. the workers the layers above keep here (``worker``), newest first: the checkpoint
+           writer finishes committing what ``save_async`` was given, which needs the catalog
+           and the store, then lets go of the store's batch workers it kept between snapshots;
+        2. the catalog, which those commits indexed;
+        3. the store (``DiskStore.close``): its background compressor, which stops between two
+           objects (what is left raw waits for the next process or gc), then its batch workers,
+           then its pack descriptors.
+
+        A run's metric writer and checkpoint queue are the run's, not the repository's:
+        several runs may share one repository, each with threads named after it, and
+        ``Run.finish`` stops them before the run's last commit (a run that opened its
+        repository closes it only then). Finish the runs you gave a repository before closing
+        it. A checkpoint load's reader threads live only during that call. Nothing else starts
+        a thread: a plain ``add`` or ``commit`` leaves none running (the store's workers stop
+        with the batch, and only ``raw-*`` packs left to compress start the compressor). The
+        repository stays usable after ``close``; what starts again, the next ``close`` stops.
+        """
         with self._workers_lock:
             workers = list(self._workers.values())
         for worker in reversed(workers):
@@ -349,176 +357,31 @@ class Repo:
             return {}
         return self.flatten_tree(self.read_commit(self.resolve(rev)).tree)
 
-    def _head_files(self) -> dict[str, TreeEntry]:
-        head = self.head_commit()
-        return self.flatten_tree(self.read_commit(head).tree) if head else {}
-
     # --------------------------------------------------------------- staging
-    def _index(self) -> Index:
+    def read_index(self) -> Index:
+        """The staging area as it is on disk."""
         return Index.load(self.control_dir / "index")
 
-    def _locked_index(self) -> contextlib.AbstractContextManager[Index]:
+    def locked_index(self) -> contextlib.AbstractContextManager[Index]:
+        """The staging area under its lock file, for a command that changes it."""
         return Index.locked(self.control_dir / "index", self.config.core.lock_timeout)
 
     def relative_path(self, path: str | os.PathLike[str]) -> str:
         """A user's path as a POSIX path inside the work tree (see ``worktree``)."""
         return self.work.relative_path(path)
 
-    def add(self, paths: Iterable[str], progress: Progress | None = None) -> list[str]:
-        """Stage files (paths, directories, globs); returns the paths whose content changed.
-
-        ``progress`` is called with ``(bytes stored, bytes to store)``.
-        """
-        with self._locked_index() as index:
-            targets = self.work.expand(list(paths), index.entries)
-            changed: list[str] = []
-            to_store: list[tuple[str, os.stat_result]] = []
-            for rel in targets:
-                st = self._stat_file(rel)
-                if st is None:
-                    if index.entries.pop(rel, None) is not None:
-                        changed.append(rel)
-                    continue
-                current = index.entries.get(rel)
-                if current is None or not current.matches_stat(st):
-                    to_store.append((rel, st))
-            total = sum(st.st_size for _, st in to_store)
-            done = 0
-
-            def advance(count: int) -> None:
-                nonlocal done
-                done += count
-                if progress:
-                    progress(done, total)
-
-            with self.store.batch() as batch:
-                for rel, st in to_store:
-                    kind, oid = store_file(batch, self.work_tree / rel, st.st_size, advance)
-                    current = index.entries.get(rel)
-                    if current is None or (current.oid, current.mode) != (oid, file_mode(st)):
-                        changed.append(rel)
-                    index.entries[rel] = IndexEntry.for_file(kind, oid, st)
-            index.save()
-        return changed
-
-    def rm(self, paths: Iterable[str], *, cached: bool = False, force: bool = False) -> list[str]:
-        """Unstage tracked files and (unless ``cached``) delete them from the working tree.
-
-        Refuses, unless ``force``, to delete a file whose content is not staged or committed.
-        """
-        with self._locked_index() as index:
-            tracked = list(index.entries)
-            selected: dict[str, None] = {}
-            for pattern in paths:
-                hits = [rel for rel in self.work.expand([pattern], tracked) if rel in index.entries]
-                if not hits:
-                    raise UsageError(f"pathspec {pattern!r} did not match any tracked file")
-                selected.update(dict.fromkeys(hits))
-            removed = list(selected)
-            if not cached and not force:
-                self._refuse_to_delete_changes(index, removed)
-            for rel in removed:
-                del index.entries[rel]
-            index.save()
-        if not cached:
-            with FileUpdate(self.work_tree) as update:
-                for rel in removed:
-                    update.remove(rel)
-        return removed
-
-    def _refuse_to_delete_changes(self, index: Index, paths: list[str]) -> None:
-        head_files = self._head_files()
-        for rel in paths:
-            staged = index.entries[rel]
-            working = self._working_entry(rel, staged)
-            if working is not None and not _same_content(working, staged):
-                raise WorkingTreeDirty(
-                    f"{rel!r} has local changes; use --cached to keep the file, or --force"
-                )
-            committed = head_files.get(rel)
-            if committed is None or committed.oid != staged.oid:
-                raise WorkingTreeDirty(
-                    f"{rel!r} has staged changes that are not committed; "
-                    "use --cached to keep the file, or --force"
-                )
-
-    def _stat_file(self, rel: str) -> os.stat_result | None:
-        """The stat of the regular file at ``rel``; None when there is none (or a directory)."""
-        try:
-            st = (self.work_tree / rel).stat()
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        return st if stat.S_ISREG(st.st_mode) else None
-
-    def _working_entry(self, rel: str, staged: IndexEntry | None) -> IndexEntry | None:
-        """The working file as an index entry (hashing only when its stat changed)."""
-        st = self._stat_file(rel)
-        if st is None:
-            return None
-        if staged is not None and staged.matches_stat(st):
-            return staged
-        oid = hash_file(self.work_tree / rel, st.st_size)
-        return IndexEntry.for_file(entry_kind_for_size(st.st_size), oid, st)
-
-    def status(self) -> StatusReport:
-        index = self._index()
-        head_files = self._head_files()
-        report = StatusReport(branch=self.head_branch(), head=self.head_commit())
-        for rel in sorted(set(index.entries) | set(head_files)):
-            staged = index.entries.get(rel)
-            committed = head_files.get(rel)
-            if staged is None:
-                if committed is not None and committed.kind in WORKING_KINDS:
-                    report.staged[rel] = "deleted"
-            elif committed is None:
-                report.staged[rel] = "added"
-            elif not _same_content(staged, committed):
-                report.staged[rel] = "modified"
-        for rel, staged in sorted(index.entries.items()):
-            working = self._working_entry(rel, staged)
-            if working is None:
-                report.deleted.append(rel)
-            elif not _same_content(working, staged):
-                report.modified.append(rel)
-        report.untracked = [rel for rel in self.work.files() if rel not in index.entries]
-        return report
+    # -------------------------------------------------------------- porcelain
+    # The working-tree commands, written once as functions of a repository in ``porcelain``
+    # (its docstring says why); named here, each is a method: ``repo.add(paths)``.
+    add = porcelain.add
+    rm = porcelain.rm
+    status = porcelain.status
+    commit = porcelain.commit
+    diff = porcelain.diff
+    checkout = porcelain.checkout
+    reset = porcelain.reset
 
     # ---------------------------------------------------------------- commits
-    def commit(
-        self,
-        message: str,
-        *,
-        allow_empty: bool = False,
-        meta: dict[str, object] | None = None,
-    ) -> str:
-        """Commit the staging area onto the current branch (or detached HEAD).
-
-        A failure before the branch moves raises and changes nothing; once it has moved the
-        commit is made, and what fails after (indexing it, syncing the ref) is only a warning.
-        """
-        if not message.strip():
-            raise UsageError("empty commit message; pass -m MESSAGE")
-        files = self._index().tree_entries()
-        with self.refs.locked(HEAD) as ref:
-            head = ref.oid
-            if head is not None:
-                files = {**self._stored_only_entries(head), **files}
-            if head is None and not files and not allow_empty:
-                raise NothingToCommit("nothing to commit; stage files with 'modelsync add'")
-            with self.store.batch() as batch:
-                tree = self.write_tree(files, writer=batch)
-            if head is not None and not allow_empty and self.read_commit(head).tree == tree:
-                raise NothingToCommit("nothing to commit: the staged files match HEAD")
-            oid, commit, note = self._write_commit(ref, tree, message, None, meta, None, None)
-        self._record_commit(oid, commit, note)
-        return oid
-
-    def _stored_only_entries(self, commit_oid: str) -> dict[str, TreeEntry]:
-        """Entries that live only in the store, never as working files (checkpoints): a plain
-        commit on top of a run's commit carries them over instead of dropping them."""
-        files = self.flatten_tree(self.read_commit(commit_oid).tree)
-        return {rel: entry for rel, entry in files.items() if entry.kind not in WORKING_KINDS}
-
     def commit_tree(
         self,
         tree: str,
@@ -541,24 +404,32 @@ class Repo:
         with self.refs.locked(ref) as held:
             if create and held.oid is not None:
                 raise RefConflict(f"{held.name} already exists")
-            oid, commit, note = self._write_commit(
-                held, tree, message, parents, meta, expected_old, timestamp
+            made = self.write_commit(
+                held,
+                tree,
+                message,
+                parents=parents,
+                meta=meta,
+                expected_old=expected_old,
+                timestamp=timestamp,
             )
-        self._record_commit(oid, commit, note)
-        return oid
+        self.record_commit(made)
+        return made.oid
 
-    def _write_commit(
+    def write_commit(
         self,
         ref: LockedRef,
         tree: str,
         message: str,
-        parents: tuple[str, ...] | None,
-        meta: dict[str, object] | None,
-        expected_old: str | None,
-        timestamp: float | None,
-    ) -> tuple[str, Commit, PendingNote]:
-        """Write the commit and move ``ref`` to it; until it is indexed, a note says the
-        catalog may lack it (``catalogsync``)."""
+        *,
+        parents: tuple[str, ...] | None = None,
+        meta: dict[str, object] | None = None,
+        expected_old: str | None = None,
+        timestamp: float | None = None,
+    ) -> NewCommit:
+        """Write the commit and move ``ref``, whose lock the caller holds, to it (the step
+        ``commit_tree`` and ``porcelain.commit`` share); then ``record_commit`` it. Until it
+        is indexed, a note says the catalog may lack it (``catalogsync``)."""
         old = ref.oid
         if expected_old is not None and old != expected_old:
             raise RefConflict(f"{ref.name} moved while committing; try again")
@@ -588,7 +459,7 @@ class Repo:
                 RepositoryWarning,
                 stacklevel=4,
             )
-        return oid, commit, note
+        return NewCommit(oid, commit, note)
 
     def _ref_holds(self, name: str, oid: str) -> bool:
         try:
@@ -596,20 +467,20 @@ class Repo:
         except OSError:
             return False
 
-    def _record_commit(self, oid: str, commit: Commit, note: PendingNote) -> None:
+    def record_commit(self, made: NewCommit) -> None:
         """Index a commit whose ref has moved, and any ancestor the catalog lacks.
 
         The commit is made whatever happens here: a failure is a CatalogWarning, and the note
         it leaves makes the next command that opens the catalog index the commit.
         """
         try:
-            run_files = self.run_files(commit)
+            run_files = self.run_files(made.commit)
             with self.catalog.write() as conn:
-                catalogsync.index_commit(self, conn, oid, commit, run_files)
+                catalogsync.index_commit(self, conn, made.oid, made.commit, run_files)
         except (ModelSyncError, OSError, sqlite3.Error) as exc:
-            warnings.warn(catalogsync.lag_warning(oid, exc), CatalogWarning, stacklevel=3)
+            warnings.warn(catalogsync.lag_warning(made.oid, exc), CatalogWarning, stacklevel=3)
             return
-        note.remove()
+        made.note.remove()
 
     def run_files(self, commit: Commit) -> dict[str, bytes]:
         """A run commit's files that the catalog indexes it by (none for other commits)."""
@@ -640,30 +511,7 @@ class Repo:
                     heapq.heappush(frontier, (-loaded[parent].timestamp, parent))
         return out
 
-    # ------------------------------------------------------------------- diff
-    def diff(
-        self, a: str | None = None, b: str | None = None, *, staged: bool = False
-    ) -> list[FileChange]:
-        """Changes between two sides, as git: no revs compares the index with the working tree;
-        ``staged`` compares HEAD (or ``a``) with the index; one rev compares it with the
-        working tree; two revs compare their commits."""
-        from .diff import diff_file_maps
-
-        if a is not None and b is not None:
-            return diff_file_maps(self.commit_files(a), self.commit_files(b))
-        index = self._index()
-        staged_files = index.tree_entries()
-        if staged:
-            base = self.commit_files(a) if a is not None else self._head_files()
-            return diff_file_maps(_working_kinds(base), staged_files)
-        old = _working_kinds(self.commit_files(a)) if a is not None else staged_files
-        working: dict[str, TreeEntry] = {}
-        for rel in sorted(set(old) | set(index.entries)):
-            entry = self._working_entry(rel, index.entries.get(rel))
-            if entry is not None:
-                working[rel] = entry.tree_entry()
-        return diff_file_maps(old, working, new_in_work_tree=True)
-
+    # ---------------------------------------------------------------- content
     def patch(self, change: FileChange) -> Patch:
         """How one change's content changed (a unified diff for text; see ``diff.PATCHERS``)."""
         from .diff import make_patch
@@ -681,144 +529,6 @@ class Repo:
         if limit is not None and path.stat().st_size > limit:
             return None
         return path.read_bytes()
-
-    # --------------------------------------------------------------- checkout
-    def checkout(self, rev: str, *, force: bool = False, create_branch: str | None = None) -> str:
-        """Make the working tree, index and HEAD match ``rev``; returns the commit id.
-
-        A branch (or run) name attaches HEAD to it; anything else detaches HEAD.
-        ``create_branch`` makes a new branch at ``rev`` and attaches HEAD to it.
-        """
-        target, branch = self._checkout_target(rev)
-        if create_branch is not None:
-            branch = check_ref_name(create_branch)
-        target_files = self.flatten_tree(self.read_commit(target).tree)
-        with contextlib.ExitStack() as stack:
-            head = stack.enter_context(self.refs.locked(HEAD, follow=False))
-            if create_branch is not None:
-                new_branch = stack.enter_context(self.refs.locked(BRANCH_PREFIX + create_branch))
-                if new_branch.raw is not None:
-                    raise InvalidRefName(f"a branch named {create_branch!r} already exists")
-            index = stack.enter_context(self._locked_index())
-            self._update_work_tree(index, target_files, force=force)
-            if create_branch is not None:
-                new_branch.set(target)
-            if branch is not None:
-                head.set_symbolic(BRANCH_PREFIX + branch)
-            else:
-                head.set(target)
-        return target
-
-    def _checkout_target(self, rev: str) -> tuple[str, str | None]:
-        """The commit ``rev`` names, and the branch to attach HEAD to (branches before tags)."""
-        if rev == HEAD:
-            return self.resolve(HEAD), self.head_branch()
-        if not split_suffixes(rev)[1] and not rev.startswith("refs/"):
-            for branch in (rev, run_branch(rev)):
-                with contextlib.suppress(InvalidRefName):
-                    oid = self.refs.resolve(BRANCH_PREFIX + check_ref_name(branch))
-                    if oid is not None:
-                        return self.peel(oid), branch
-        return self.resolve(rev), None
-
-    def _update_work_tree(
-        self, index: Index, target_files: dict[str, TreeEntry], *, force: bool
-    ) -> None:
-        """Make the working tree and ``index`` match ``target_files``, all or nothing.
-
-        Local changes to files that are the same in the index and the target are kept, as git
-        does; ``force`` drops them.
-        """
-        from .diff import diff_file_maps
-
-        target = _working_kinds(target_files)
-        changes = diff_file_maps(index.tree_entries(), target)
-        if not force:
-            self._refuse_to_clobber(index, changes)
-        entries: dict[str, IndexEntry] = {}
-        written: list[tuple[str, TreeEntry]] = []
-        with FileUpdate(self.work_tree) as update:
-            for change in changes:
-                if change.new is None:
-                    update.remove(change.path)
-            for rel, entry in sorted(target.items()):
-                existing = index.entries.get(rel)
-                if existing is not None and _same_content(existing, entry):
-                    working = self._working_entry(rel, existing) if force else existing
-                    if working is not None and _same_content(working, entry):
-                        entries[rel] = existing
-                        continue
-                mode = 0o755 if entry.mode == EXECUTABLE_MODE else 0o644
-                update.write(rel, iter_content(self.store, entry.kind, entry.oid), mode)
-                written.append((rel, entry))
-        for rel, entry in written:
-            entries[rel] = IndexEntry.for_file(entry.kind, entry.oid, (self.work_tree / rel).stat())
-        index.entries = entries
-        index.save()
-
-    def _refuse_to_clobber(self, index: Index, changes: list[FileChange]) -> None:
-        head_files = self._head_files()
-        for change in changes:
-            staged = index.entries.get(change.path)
-            if staged is None:
-                if self._untracked_in_the_way(index, change.path):
-                    raise WorkingTreeDirty(
-                        f"checkout would overwrite the untracked file {change.path!r}; "
-                        "move it or use --force"
-                    )
-                continue
-            committed = head_files.get(change.path)
-            if committed is None or not _same_content(committed, staged):
-                raise WorkingTreeDirty(
-                    f"checkout would overwrite staged changes to {change.path!r}; "
-                    "commit them or use --force"
-                )
-            working = self._working_entry(change.path, staged)
-            if working is not None and not _same_content(working, staged):
-                raise WorkingTreeDirty(
-                    f"checkout would overwrite local changes to {change.path!r}; "
-                    "commit them or use --force"
-                )
-
-    def _untracked_in_the_way(self, index: Index, rel: str) -> bool:
-        """Whether writing ``rel`` would destroy a file (or link) the index does not know."""
-        path = self.work_tree / rel
-        if path.is_symlink() or not path.is_dir():
-            return os.path.lexists(path)
-        for dirpath, _dirs, files in os.walk(path):
-            base = Path(dirpath).relative_to(self.work_tree).as_posix()
-            if any(f"{base}/{name}" not in index.entries for name in files):
-                return True
-        return False
-
-    def reset(self, rev: str = HEAD, *, mode: str = "mixed") -> str:
-        """Move the current branch to ``rev``; ``mixed`` resets the index, ``hard`` files too."""
-        if mode not in RESET_MODES:
-            raise UsageError(f"unknown reset mode {mode!r}; use soft, mixed or hard")
-        target = self.resolve(rev)
-        target_files = self.flatten_tree(self.read_commit(target).tree)
-        with self.refs.locked(HEAD) as ref:
-            if mode != "soft":
-                with self._locked_index() as index:
-                    if mode == "hard":
-                        self._update_work_tree(index, target_files, force=True)
-                    else:
-                        self._reset_index(index, target_files)
-            ref.set(target)
-        return target
-
-    def _reset_index(self, index: Index, target_files: dict[str, TreeEntry]) -> None:
-        entries: dict[str, IndexEntry] = {}
-        for rel, entry in target_files.items():
-            if entry.kind not in WORKING_KINDS:
-                continue
-            previous = index.entries.get(rel)
-            if previous is not None and _same_content(previous, entry):
-                entries[rel] = previous
-            else:
-                entries[rel] = IndexEntry(entry.kind, entry.oid, entry.size, entry.mode)
-        index.entries = entries
-        index.save()
 
     # -------------------------------------------------------- branches, tags
     def branches(self) -> dict[str, str]:
@@ -851,21 +561,13 @@ class Repo:
         return oid
 
     def _reachable_from_other_refs(self, oid: str, excluded_ref: str) -> bool:
-        tips = [v for k, v in self.refs.items(BRANCH_PREFIX).items() if k != excluded_ref]
-        tips += self.refs.items(TAG_PREFIX).values()
-        head = self.head_commit()
-        if head is not None:
-            tips.append(head)
-        seen: set[str] = set()
-        stack = [self.peel(tip) for tip in tips]
-        while stack:
-            current = stack.pop()
-            if current == oid:
-                return True
-            if current not in seen:
-                seen.add(current)
-                stack.extend(self.read_commit(current).parents)
-        return False
+        tips = ref_tips(self.refs).ids
+        others = [self.peel(tip) for name, tip in tips.items() if name != excluded_ref]
+        # Found as a tip or as a parent, so that ``oid`` itself is never read: it may be the
+        # damaged commit its branch is being deleted for.
+        return oid in others or any(
+            oid in commit.parents for _, commit in walk_commits(self.read_commit, others)
+        )
 
     def tags(self) -> dict[str, str]:
         tags = self.refs.items(TAG_PREFIX)
@@ -899,7 +601,8 @@ class Repo:
     def worker(self, kind: type[W], start: Callable[[], W]) -> W:
         """This process's one worker of ``kind`` for this repository, made by ``start`` on first
         use. The layers above keep theirs here (the checkpoint writer, which remembers what it
-        stored), so that ``close`` closes them before the catalog and the store."""
+        stored), so that ``close`` closes them before the catalog and the store. A worker
+        starts its threads only when given work, and stops them in its ``close``."""
         with self._workers_lock:
             worker = self._workers.get(kind)
             if worker is None:
@@ -909,32 +612,23 @@ class Repo:
 
     # ------------------------------------------------------- fsck, gc, index
     def _roots(self, report: FsckReport | None = None) -> list[tuple[str, str]]:
-        """What everything kept hangs from: refs, HEAD and the staged files.
+        """What everything kept hangs from: the ref tips (``history``) and the staged files.
 
         A ref holding no object id goes into ``report``; without one it raises
         RepositoryCorrupt, since all it reached would look unreachable.
         """
-        roots: list[tuple[str, str]] = []
-        unreadable: list[str] = []
-        for name in [*self.refs.keys(BRANCH_PREFIX), *self.refs.keys(TAG_PREFIX)]:
-            raw = self.refs.read_raw(name)
-            if raw is None or raw.startswith(SYMREF_PREFIX):
-                continue  # deleted meanwhile, or it names a ref that is a root itself
-            if not is_oid(raw):
-                unreadable.append(name)
-            elif name.startswith(TAG_PREFIX) and self._is_tag(raw):
-                roots.append(("tag", raw))
-            else:
-                roots.append(("commit", raw))
-        if unreadable:
+        tips = ref_tips(self.refs)
+        if tips.unreadable:
             if report is None:
-                raise RepositoryCorrupt([f"ref {name} holds no object id" for name in unreadable])
-            for name in unreadable:
+                problems = [f"ref {name} holds no object id" for name in tips.unreadable]
+                raise RepositoryCorrupt(problems)
+            for name in tips.unreadable:
                 report.add_dangling_ref(name)
-        head = self.head_commit()
-        if head is not None:
-            roots.append(("commit", head))
-        roots += [(entry.kind, entry.oid) for entry in self._index().entries.values()]
+        roots = [
+            ("tag" if name.startswith(TAG_PREFIX) and self._is_tag(oid) else "commit", oid)
+            for name, oid in tips.ids.items()
+        ]
+        roots += [(entry.kind, entry.oid) for entry in self.read_index().entries.values()]
         return roots
 
     def reachable(self, report: FsckReport | None = None) -> set[str]:
@@ -996,20 +690,8 @@ class Repo:
 
     def all_commits(self) -> Iterator[tuple[str, Commit]]:
         """Every commit reachable from HEAD or any branch or tag, each once."""
-        tips = [*self.refs.items(BRANCH_PREFIX).values(), *self.refs.items(TAG_PREFIX).values()]
-        head = self.head_commit()
-        if head is not None:
-            tips.append(head)
-        seen: set[str] = set()
-        stack = [self.peel(oid) for oid in tips]
-        while stack:
-            oid = stack.pop()
-            if oid in seen:
-                continue
-            seen.add(oid)
-            commit = self.read_commit(oid)
-            yield oid, commit
-            stack.extend(commit.parents)
+        tips = [self.peel(oid) for oid in ref_tips(self.refs).ids.values()]
+        yield from walk_commits(self.read_commit, tips)
 
     def reindex(self, progress: Progress | None = None) -> int:
         """Rebuild the SQLite catalog from objects and refs; returns the commits indexed.
@@ -1036,12 +718,3 @@ def _tree_path_names(path: str) -> list[str]:
         return check_tree_path(path).split("/")
     except MalformedObject as exc:
         raise PathError(f"cannot commit {path!r}: {exc}") from None
-
-
-def _working_kinds(files: dict[str, TreeEntry]) -> dict[str, TreeEntry]:
-    """The entries of a tree that are files in the working tree (not checkpoints)."""
-    return {rel: entry for rel, entry in files.items() if entry.kind in WORKING_KINDS}
-
-
-def _same_content(a: IndexEntry | TreeEntry, b: IndexEntry | TreeEntry) -> bool:
-    return (a.oid, a.mode) == (b.oid, b.mode)

@@ -19,8 +19,6 @@ thread, where nobody would see it.
 
 from __future__ import annotations
 
-import atexit
-import os
 import threading
 import warnings
 from collections.abc import Callable
@@ -117,7 +115,7 @@ class BackgroundWork:
                 stacklevel=stacklevel + 1,
             )
 
-    def _forget_after_fork(self) -> None:
+    def forget_after_fork(self) -> None:
         """A forked child has no copy of the thread: it starts with an empty queue."""
         self._lock = threading.Lock()
         self._executor = None
@@ -127,6 +125,4 @@ class BackgroundWork:
 
 
 background = BackgroundWork()
-"""The one queue of this process."""
-os.register_at_fork(after_in_child=background._forget_after_fork)
-atexit.register(background.flush)
+"""The one queue of this process (``lifecycle`` flushes it at exit and empties it after fork)."""

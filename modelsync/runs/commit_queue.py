@@ -11,6 +11,11 @@ A failure on the writer thread surfaces on the training thread, through the run'
 callable: when the next checkpoint is taken, when the run waits (``Run.wait``, ``Run.finish``),
 or when ``PendingCheckpoint.result`` asks for that checkpoint's commit. Each one is reported
 once.
+
+The thread is the run's, not its repository's (runs sharing a repository each commit their own
+snapshots in their own order): it starts at the run's first background checkpoint and stops in
+``close``, called by ``Run.finish`` once the run's last commit is made and before the run closes
+a repository it opened.
 """
 
 from __future__ import annotations

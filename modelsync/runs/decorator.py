@@ -27,9 +27,11 @@ from typing import Any, ParamSpec, TypeVar, cast, overload
 
 from ..errors import TRACKING_ERRORS, TrackingWarning, UsageError
 from ..model.segment import to_metric_value
+from .active import restore_tracking, suppressed_tracking
 from .names import check_run_name
 from .read import RepoLike
-from .run import Run, restore_tracking, start_run, suppressed_tracking
+from .run import Run
+from .start import start_run
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -11,7 +11,8 @@ from typing import Any
 
 from ..errors import InvalidRefName, UnknownRun
 from ..model.layout import run_name
-from .run import Run, start_run
+from .run import Run
+from .start import start_run
 
 
 def resume_or_start(name: str | None, **options: Any) -> Run:

@@ -10,8 +10,8 @@
 Starting a run commits its params and environment (status ``running``); each checkpoint
 commits the model with everything logged since the previous commit (``metrics.seg``); finishing
 commits the final status. Metric points are buffered in memory and flushed in the background
-(see ``runs.writer``). ``modelsync.log``, ``log_params``, ``checkpoint`` and ``dataset`` act
-on the active run of the current context, so code deep inside training needs no handle.
+(see ``runs.writer``). ``start_run`` (``runs.start``) decides what a run starts from and builds
+it; ``runs.active`` keeps the active run that module-level ``modelsync.log`` acts on.
 
 A run started with ``strict=False`` (what ``@track`` and the framework adapters use) never
 breaks training: a tracking problem becomes a ``TrackingWarning``, is listed in the run's
@@ -20,26 +20,22 @@ breaks training: a tracking problem becomes a ``TrackingWarning``, is listed in 
 
 from __future__ import annotations
 
-import atexit
-import contextvars
 import operator
 import os
-import socket
 import sqlite3
-import sys
 import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from ..catalog.liveness import effective_status
-from ..catalog.runs import forget_points_from, last_step_of, write_params
-from ..checkpoint.saving import writer_for
-from ..checkpoint.writer import checkpoint_message
+from ..catalog.runs import write_params
+from ..checkpoints.saving import writer_for
+from ..checkpoints.writer import checkpoint_message
 from ..errors import (
     TRACKING_ERRORS,
     ModelSyncError,
@@ -48,7 +44,6 @@ from ..errors import (
     RefLocked,
     TrackingError,
     TrackingWarning,
-    UnknownRun,
     UsageError,
     shorten,
 )
@@ -60,10 +55,8 @@ from ..model.layout import (
     PARAMS_FILE,
     REQUIREMENTS_FILE,
     RUN_FILE,
-    RUN_REFS,
     SEGMENT_FILE,
     label_tag,
-    run_branch,
     run_ref,
 )
 from ..model.metadata import (
@@ -80,11 +73,10 @@ from ..model.params import flatten, json_safe
 from ..model.segment import check_metric_key, to_metric_value
 from ..repo.files import store_file
 from ..repo.repository import Repo
+from .active import deactivate
 from .commit_queue import CommitQueue, PendingCheckpoint
 from .datasets import fingerprint
-from .environment import capture_environment
-from .names import check_label, check_run_name, generate_run_name
-from .read import RepoLike, get_run
+from .names import check_label
 from .seeding import recorded_seeds
 from .writer import MetricWriter
 
@@ -92,27 +84,24 @@ if TYPE_CHECKING:
     from ..store import Batch
 
 MAX_PROBLEMS = 100
-_NAME_ATTEMPTS = 20
 _STEP_MIN, _STEP_MAX = -(2**63), 2**63 - 1
 
-_active: contextvars.ContextVar[Run | None] = contextvars.ContextVar(
-    "modelsync_active_run", default=None
-)
-_suppressed: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "modelsync_tracking_suppressed", default=False
-)
-_open_runs: list[Run] = []
-_open_lock = threading.Lock()
-_pid = os.getpid()  # this process's: kept right across fork, cheaper than asking each call
 
+@dataclass(frozen=True)
+class Origin:
+    """What a run's first commit starts from. A new run starts from nothing. A resumed run
+    follows its own latest commit (``head``) and carries on its datasets, saved files,
+    checkpoint, metric position (``next_seq``, ``last_step``) and latest metric values. A forked
+    run's first commit has ``fork_point`` as parent and carries its checkpoint."""
 
-def _forked() -> None:
-    global _pid
-    _pid = os.getpid()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forked)
+    head: str | None = None
+    fork_point: str | None = None
+    datasets: Mapping[str, DatasetInfo] = field(default_factory=dict)
+    files: Mapping[str, TreeEntry] = field(default_factory=dict)
+    checkpoint: TreeEntry | None = None
+    next_seq: int = 0
+    last_step: int = -1
+    metrics: Mapping[str, float] = field(default_factory=dict)
 
 
 class Run:
@@ -128,7 +117,15 @@ class Run:
         params: dict[str, Any],
         environment: Environment,
         requirements: str | None,
+        origin: Origin = Origin(),
+        problems: Sequence[tuple[str, BaseException]] = (),
     ) -> None:
+        """Start the run ``info`` describes, from ``origin``, with ``params`` (as stored:
+        ``stored_params``). The ``problems`` met while gathering ``origin`` are reported first,
+        so that the first commit lists them; that commit (``start``, or ``resume`` after
+        ``origin.head``) claims the branch ``runs/<name>``, raising ``RefConflict`` when another
+        run has it; then the metric writer starts. ``owns_repo``: the run closes ``repo`` when
+        it ends."""
         self.repo = repo
         self.info = info
         self.strict = strict
@@ -136,26 +133,36 @@ class Run:
         self._params = params
         self._environment = environment
         self._requirements = requirements
-        self._datasets: dict[str, DatasetInfo] = {}
-        self._files: dict[str, TreeEntry] = {}
-        self._checkpoint: TreeEntry | None = None
-        self._head: str | None = None
-        self._fork_point: str | None = None
+        self._datasets = dict(origin.datasets)
+        self._files = dict(origin.files)
+        self._checkpoint = origin.checkpoint
+        self._head = origin.head
+        self._fork_point = origin.fork_point
         self._closed = False
-        self._pid = os.getpid()
-        self._token: contextvars.Token[Run | None] | None = None
         self._commit_lock = threading.RLock()
         self._queue = CommitQueue(self._checkpoint_failed, lambda: f"modelsync-run-{self.name}")
         self._tagged: dict[str, str] = {}
-        self._use_writer(MetricWriter(repo.catalog, info.name, fallback=self._log_checked))
+        self._use_writer(
+            MetricWriter(
+                repo.catalog,
+                info.name,
+                next_seq=origin.next_seq,
+                last_step=origin.last_step,
+                fallback=self._log_checked,
+            )
+        )
         self._writer_reported = False
+        for message, cause in problems:
+            self.report_problem(message, cause)
+        self._writer.latest.update(origin.metrics)
+        self._commit_start()
+        self._writer.start()
 
     def _use_writer(self, writer: MetricWriter) -> None:
+        """Log through ``writer`` from now on; what its buffer does not take by itself (a new
+        name, a value that is not a float, a step to check, an ended run, a writer failure to
+        report) comes back to ``_log_checked``."""
         self._writer = writer
-        # log_metrics calls go straight to the writer's buffer, one Python frame instead of
-        # two; what it does not take by itself (a new name, a value that is not a float, a step
-        # to check, an ended run, a writer failure to report) comes back to _log_checked.
-        self.log_metrics = writer.log  # type: ignore[method-assign,assignment]
 
     # ---------------------------------------------------------------- identity
     @property
@@ -263,24 +270,13 @@ class Run:
         if not isinstance(params, Mapping):
             self.report_problem(f"log_params takes a dict, not {type(params).__name__}")
             return
-        flat = self._json_params(params)
+        flat = stored_params(params, self.name)
         self._params.update(flat)
         try:
             with self.repo.catalog.write() as conn:
                 write_params(conn, self.name, flat)
         except (sqlite3.Error, OSError) as exc:
             self.report_problem(f"params of run {self.name!r} are not indexed yet: {exc}", exc)
-
-    def _json_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        unsupported: list[str] = []
-        flat = flatten(json_safe(params, unsupported))
-        if unsupported:
-            warnings.warn(
-                f"run {self.name!r}: stored as their repr: {'; '.join(unsupported)}",
-                TrackingWarning,
-                stacklevel=3,
-            )
-        return flat
 
     def dataset(self, obj: Any, name: str | None = None) -> DatasetInfo:
         """Fingerprint ``obj`` (array, frame, sparse matrix, tensor, file, directory): an input."""
@@ -480,11 +476,29 @@ class Run:
             return
         self.report_problem(f"the checkpoint at step {pending.step}: {exc}", exc, stacklevel=6)
 
+    def _commit_start(self) -> None:
+        """The run's first commit. Without ``strict``, a failure to write it (a full disk) is
+        reported and training goes on: the run's next commit (a checkpoint, its end) makes it.
+        A ``RefConflict`` (the name is taken) is raised: ``start_run`` decides."""
+        kind = "start" if self._head is None else "resume"
+        try:
+            self._commit(kind, f"{kind} run {self.name}")
+        except RefConflict:
+            raise
+        except TRACKING_ERRORS as exc:
+            if self.strict:
+                raise
+            self.report_problem(
+                f"run {self.name!r} could not commit ({kind}): {describe(exc)}; "
+                "its next commit tries again",
+                exc,
+            )
+
     def _commit_or_report(self, kind: str, message: str, **options: Any) -> str | None:
         try:
             return self._commit(kind, message, **options)
         except TRACKING_ERRORS as exc:
-            error = _describe(exc)
+            error = describe(exc)
             self.report_problem(f"run {self.name!r} could not commit ({kind}): {error}", exc)
             return None
 
@@ -496,13 +510,12 @@ class Run:
         step: int | None = None,
         epoch: int | None = None,
         snapshot: Any = None,
-        parent_commit: str | None = None,
     ) -> str:
         with self._commit_lock:
             segment, blocks = self._writer.pending_segment()
             if self._environment.seeds is not None:
                 self._environment.seeds = recorded_seeds()
-            head = self._head or parent_commit
+            head = self._head
             try:
                 with self.repo.store.batch() as batch:
                     if snapshot is not None:
@@ -531,7 +544,7 @@ class Run:
                     create=head is None,
                 )
             except OSError as exc:
-                raise _repository_error(self.repo, exc) from exc
+                raise repository_error(self.repo, exc) from exc
             self._writer.committed(blocks)
             self._head = oid
             return oid
@@ -569,6 +582,7 @@ class Run:
         if self._closed:
             return self._head
         self._closed = True
+        deactivate(self)  # from now on, nothing takes it for the active run
         self._writer.divert()  # later log_metrics calls are told the run has ended
         failure: TrackingError | None = None
         try:
@@ -591,14 +605,6 @@ class Run:
 
     def _release(self) -> None:
         self._queue.close()
-        _forget(self)
-        if self._token is not None:
-            try:
-                _active.reset(self._token)
-            except ValueError:
-                if _active.get() is self:
-                    _active.set(None)
-            self._token = None
         if self._owns_repo:
             self.repo.close()
 
@@ -614,9 +620,9 @@ class Run:
         if exc is None:
             self.finish("finished")
             return
-        status: RunStatus = "failed" if isinstance(exc, Exception) else "interrupted"
+        status, error = ended_by(exc)
         try:
-            self.finish(status, error=_format(exc))
+            self.finish(status, error=error)
         except ModelSyncError as problem:
             exc.add_note(f"modelsync: run {self.name!r} could not record its end: {problem}")
 
@@ -642,7 +648,7 @@ class Run:
             if self.strict:
                 raise exc
             return exc
-        error = _repository_error(self.repo, exc)
+        error = repository_error(self.repo, exc)
         if self.strict:
             raise error from exc
         return error
@@ -657,417 +663,49 @@ class Run:
             return
         self._writer_reported = True
         self.report_problem(
-            f"run {self.name!r}: metrics could not be indexed ({_describe(exc)}); "
+            f"run {self.name!r}: metrics could not be indexed ({describe(exc)}); "
             "they are kept for the next commit",
             exc,
         )
 
 
-# ------------------------------------------------------------------- starting
-def start_run(
-    name: str | None = None,
-    repo: RepoLike = None,
-    params: Mapping[str, Any] | None = None,
-    tags: Collection[str] | None = None,
-    parent: Run | str | None = None,
-    resume: str | bool | None = None,
-    *,
-    strict: bool = True,
-    capture_exclude: Collection[str] = (),
-    code_dir: str | os.PathLike[str] | None = None,
-    entrypoint: str | None = None,
-    unique_name: bool = False,
-    fork: str | None = None,
-) -> Run:
-    """Start (or, with ``resume``, continue) the run ``runs/<name>`` and make it the active run.
-
-    ``name`` is generated (``brave-otter-0421``) when absent; a taken name is an error unless
-    ``unique_name`` (then ``name-2``, ``name-3``, ... are tried). ``parent`` defaults to the
-    active run, so runs started inside a run are its children. ``resume=True`` (or the run's
-    name) continues an existing run with new commits. ``capture_exclude`` leaves environment
-    items out (see ``environment.CAPTURE_ITEMS``). ``code_dir`` is where the user's code lives
-    (for its git state; default: the main script's directory). ``fork`` (a revision, e.g.
-    ``foo@best``) starts the new run from that commit: its first commit has it as parent and
-    carries its checkpoint, and the run it belongs to is the default ``parent``.
-    """
-    resume_name = _resume_name(name, resume)
-    if fork is not None and resume_name is not None:
-        raise UsageError("fork starts a new run and resume continues one: pass only one of them")
-    if resume_name is None and name is not None:
-        check_run_name(name)
-    label_list = [str(t) for t in tags or ()]
-    repo_obj, owns = (repo, False) if isinstance(repo, Repo) else (Repo.open(repo), True)
-    try:
-        if resume_name is None and name is not None and not unique_name:
-            _check_free(repo_obj, name)
-        if resume_name is not None:
-            run = _resumed_run(repo_obj, resume_name, owns, strict, capture_exclude, code_dir)
-            if params:
-                run._params.update(run._json_params(params))
-            run.info.tags += [t for t in label_list if t not in run.info.tags]
-        else:
-            run = _new_run(repo_obj, name, owns, strict, label_list, capture_exclude, code_dir)
-            run.info.parent = _parent_name(parent)
-            run.info.entrypoint = entrypoint
-            if fork is not None:
-                _fork_from(run, fork)
-            if params:
-                run._params.update(run._json_params(params))
-        _first_commit(run, name, resume_name, unique_name)
-    except BaseException:
-        if owns:
-            repo_obj.close()
-        raise
-    run._writer.start()
-    _remember(run)
-    run._token = _active.set(run)
-    return run
-
-
-def _resume_name(name: str | None, resume: str | bool | None) -> str | None:
-    if resume is None or resume is False:
-        return None
-    if resume is True:
-        if name is None:
-            raise UsageError("resume=True needs the name of the run to continue")
-        return check_run_name(name)
-    if not isinstance(resume, str):
-        raise UsageError(f"resume takes a run name or True, not {resume!r}")
-    if name is not None and name != resume:
-        raise UsageError(f"name={name!r} and resume={resume!r} name different runs")
-    return check_run_name(resume)
-
-
-def _parent_name(parent: Run | str | None) -> str | None:
-    if isinstance(parent, Run):
-        return parent.name
-    if isinstance(parent, str):
-        return check_run_name(parent)
-    current = _active.get()
-    if current is not None and current.is_open:
-        return current.name
-    return None
-
-
-def _new_run(
-    repo: Repo,
-    name: str | None,
-    owns: bool,
-    strict: bool,
-    tags: list[str],
-    capture_exclude: Collection[str],
-    code_dir: str | os.PathLike[str] | None,
-) -> Run:
-    environment, requirements = capture_environment(
-        capture_exclude, Path(code_dir) if code_dir is not None else None
-    )
-    info = RunInfo(
-        name=name or generate_run_name(),
-        tags=tags,
-        start_time=time.time(),
-        pid=os.getpid(),
-        hostname=socket.gethostname(),
-    )
-    return Run(
-        repo,
-        info,
-        owns_repo=owns,
-        strict=strict,
-        params={},
-        environment=environment,
-        requirements=requirements,
-    )
-
-
-def _fork_from(run: Run, rev: str) -> None:
-    commit_id = run.repo.resolve(rev)
-    commit = run.repo.read_commit(commit_id)
-    run._fork_point = commit_id
-    run._checkpoint = run.repo.flatten_tree(commit.tree).get(CHECKPOINT_ENTRY)
-    forked_run = commit.meta.get("run")
-    if run.info.parent is None and isinstance(forked_run, str):
-        run.info.parent = forked_run
-
-
-def _check_free(repo: Repo, name: str) -> None:
-    if repo.refs.resolve(run_ref(name)) is not None:
-        raise TrackingError(
-            f"a run named {name!r} already exists; pass resume={name!r} to continue it"
-        )
-
-
-def _first_commit(run: Run, name: str | None, resume_name: str | None, unique: bool) -> None:
-    """Commit the run's start; a new run claims its name here, atomically."""
-    if resume_name is not None:
-        run._head = run.repo.refs.resolve(run.ref)
-        _start_commit(run, "resume", f"resume run {run.name}")
-        return
-    for attempt in range(1, _NAME_ATTEMPTS + 1):
-        try:
-            _start_commit(run, "start", f"start run {run.name}")
-            return
-        except RefConflict:
-            if name is not None and not unique:
-                _check_free(run.repo, name)
-                raise
-            if attempt == _NAME_ATTEMPTS:
-                raise
-            run.info.name = generate_run_name() if name is None else _next_free(run.repo, name)
-            run._writer.run = run.info.name
-
-
-def _start_commit(run: Run, kind: str, message: str) -> None:
-    """The run's first commit. Without ``strict``, a failure to write it (a full disk) is
-    reported and training goes on: the run's next commit (a checkpoint, its end) makes it."""
-    try:
-        run._commit(kind, message)
-    except RefConflict:
-        raise  # the name is taken: ``_first_commit`` decides
-    except TRACKING_ERRORS as exc:
-        if run.strict:
-            raise
-        run.report_problem(
-            f"run {run.name!r} could not commit ({kind}): {_describe(exc)}; "
-            "its next commit tries again",
-            exc,
-        )
-
-
-def _next_free(repo: Repo, name: str) -> str:
-    """The first of ``name-2``, ``name-3``, ... that no run has taken (yet)."""
-    taken = set(repo.refs.keys(RUN_REFS))
-    number = 2
-    while run_ref(f"{name}-{number}") in taken:
-        number += 1
-    return f"{name}-{number}"
-
-
-def _resumed_run(
-    repo: Repo,
-    name: str,
-    owns: bool,
-    strict: bool,
-    capture_exclude: Collection[str],
-    code_dir: str | os.PathLike[str] | None,
-) -> Run:
-    head = repo.refs.resolve(run_ref(name))
-    if head is None:
-        raise UnknownRun(name)
-    commit = repo.read_commit(head)
-    files = repo.flatten_tree(commit.tree)
-
-    def read(filename: str) -> bytes | None:
-        entry = files.get(filename)
-        return None if entry is None else repo.store.get(entry.oid)
-
-    raw_info = read(RUN_FILE)
-    if raw_info is None:
-        raise TrackingError(f"the branch {run_branch(name)} is not a run (it has no {RUN_FILE})")
-    info = RunInfo.from_stored(raw_info)
-    problems: list[tuple[str, BaseException]] = []
-    try:
-        current: RunInfo | None = get_run(repo, name)
-    except UnknownRun:
-        current = None
-    except TRACKING_ERRORS as exc:
-        problems.append(_catalog_problem(repo, name, exc, strict))
-        current = info.model_copy(update={"status": effective_status(info)})
-    if current is not None and current.status == "running":
-        raise TrackingError(
-            f"run {name!r} is still running (pid {current.pid} on {current.hostname}); "
-            "wait for it to end before resuming it"
-        )
-    info.status = "running"
-    info.end_time = None
-    info.error = None
-    info.pid = os.getpid()
-    info.hostname = socket.gethostname()
-    environment, requirements = capture_environment(
-        capture_exclude, Path(code_dir) if code_dir is not None else None
-    )
-    raw_params = read(PARAMS_FILE)
-    params = Params.from_stored(raw_params).params if raw_params else {}
-    run = Run(
-        repo,
-        info,
-        owns_repo=owns,
-        strict=strict,
-        params=dict(params),
-        environment=environment,
-        requirements=requirements,
-    )
-    raw_datasets = read(DATASETS_FILE)
-    if raw_datasets:
-        run._datasets = dict(DatasetList.from_stored(raw_datasets).datasets)
-    run._files = {
-        path[len(FILES_PREFIX) :]: entry
-        for path, entry in files.items()
-        if path.startswith(FILES_PREFIX)
-    }
-    run._checkpoint = files.get(CHECKPOINT_ENTRY)
-    next_seq = _segment_end(read(SEGMENT_FILE))
-    try:
-        with repo.catalog.write() as conn:
-            forget_points_from(conn, name, next_seq)
-            last_step = last_step_of(conn, name)
-    except TRACKING_ERRORS as exc:
-        problems.append(_catalog_problem(repo, name, exc, strict))
-        step = commit.meta.get("step")
-        last_step = step if isinstance(step, int) else -1
-    run._use_writer(
-        MetricWriter(
-            repo.catalog, name, next_seq=next_seq, last_step=last_step, fallback=run._log_checked
-        )
-    )
-    for message, cause in problems:
-        run.report_problem(message, cause)
-    run._writer.latest.update(
-        {
-            k: float(v)
-            for k, v in (commit.meta.get("metrics") or {}).items()
-            if isinstance(v, int | float)
-        }
-    )
-    return run
-
-
-def _catalog_problem(
-    repo: Repo, name: str, exc: Exception, strict: bool
-) -> tuple[str, BaseException]:
-    """A catalog failure while resuming ``name``: raised (strict, as a ModelSyncError), else
-    what to report once the run exists."""
-    if strict:
-        if isinstance(exc, sqlite3.Error):
-            raise _catalog_error(repo, exc) from exc
-        if isinstance(exc, OSError):
-            raise _repository_error(repo, exc) from exc
-        raise exc
-    return f"run {name!r}: the catalog failed while resuming it ({_describe(exc)})", exc
-
-
-def _segment_end(data: bytes | None) -> int:
-    from ..model.segment import decode_segment
-
-    return 0 if data is None else decode_segment(data).end_seq
-
-
-# -------------------------------------------------------------- active run
-def active_run() -> Run | None:
-    """The run that module-level ``log``/``checkpoint`` act on, or None.
-
-    The current context's run, else (for threads started without it) the newest run still
-    open in this process. A run inherited through ``fork`` belongs to the parent: not active.
-    """
-    run = _active.get()
-    if run is not None and run.is_open and run._pid == _pid:
-        return run
-    with _open_lock:
-        for candidate in reversed(_open_runs):
-            if candidate._pid == _pid and candidate.is_open:
-                return candidate
-    return None
-
-
-def _require_active(what: str) -> Run | None:
-    run = active_run()
-    if run is None and not _suppressed.get():
-        raise TrackingError(
-            f"modelsync.{what}() needs an active run: call modelsync.start_run() first, "
-            "or decorate the training function with @modelsync.track"
-        )
-    return run
-
-
-def log(metrics: Mapping[str, Any], step: int | None = None) -> None:
-    """``log_metrics`` on the active run."""
-    run = _active.get()
-    if run is None or run._closed or run._pid != _pid:  # else what active_run() would say
-        run = _require_active("log")
-        if run is None:
-            return
-    run.log_metrics(metrics, step)
-
-
-def log_params(params: Mapping[str, Any]) -> None:
-    """``log_params`` on the active run."""
-    run = _require_active("log_params")
-    if run is not None:
-        run.log_params(params)
-
-
-@overload
-def checkpoint(
-    model_or_state: Any,
-    step: int | None = None,
-    metrics: Mapping[str, Any] | None = None,
-    *,
-    epoch: int | None = None,
-    message: str | None = None,
-    tags: Collection[str] = (),
-    wait: Literal[True] = True,
-) -> str | None: ...
-
-
-@overload
-def checkpoint(
-    model_or_state: Any,
-    step: int | None = None,
-    metrics: Mapping[str, Any] | None = None,
-    *,
-    epoch: int | None = None,
-    message: str | None = None,
-    tags: Collection[str] = (),
-    wait: bool,
-) -> str | PendingCheckpoint | None: ...
-
-
-def checkpoint(
-    model_or_state: Any,
-    step: int | None = None,
-    metrics: Mapping[str, Any] | None = None,
-    *,
-    epoch: int | None = None,
-    message: str | None = None,
-    tags: Collection[str] = (),
-    wait: bool = True,
-) -> str | PendingCheckpoint | None:
-    """``checkpoint`` on the active run; returns the commit id (``wait=False``: a
-    ``PendingCheckpoint``)."""
-    run = _require_active("checkpoint")
-    if run is None:
-        return None
-    return run.checkpoint(
-        model_or_state, step, metrics, epoch=epoch, message=message, tags=tags, wait=wait
-    )
-
-
-def dataset(obj: Any, name: str | None = None) -> DatasetInfo:
-    """Fingerprint ``obj`` and record it as an input of the active run."""
-    run = _require_active("dataset")
-    if run is None:
-        return fingerprint(obj, name)
-    return run.dataset(obj, name)
-
-
-def suppressed_tracking() -> contextvars.Token[bool]:
-    """Make module-level calls no-ops in this context (tracking failed to start, not strict)."""
-    return _suppressed.set(True)
-
-
-def restore_tracking(token: contextvars.Token[bool]) -> None:
-    _suppressed.reset(token)
-
-
 # ------------------------------------------------------------------ helpers
-def _remember(run: Run) -> None:
-    with _open_lock:
-        _open_runs.append(run)
+def stored_params(
+    params: Mapping[str, Any], run_name: str, *, stacklevel: int = 2
+) -> dict[str, Any]:
+    """``params`` as run ``run_name`` stores them: nested dicts become dotted keys, and a value
+    JSON cannot hold is stored as its repr, with a ``TrackingWarning`` (``stacklevel`` counted
+    from the caller, as for ``Run.report_problem``)."""
+    unsupported: list[str] = []
+    flat = flatten(json_safe(params, unsupported))
+    if unsupported:
+        warnings.warn(
+            f"run {run_name!r}: stored as their repr: {'; '.join(unsupported)}",
+            TrackingWarning,
+            stacklevel=stacklevel + 1,
+        )
+    return flat
 
 
-def _forget(run: Run) -> None:
-    with _open_lock:
-        if run in _open_runs:
-            _open_runs.remove(run)
+def ended_by(exc: BaseException) -> tuple[RunStatus, str]:
+    """The final status and error of a run that ``exc`` ended: ``failed`` for an error,
+    ``interrupted`` for anything else (Ctrl-C, ``SystemExit``), with its traceback."""
+    status: RunStatus = "failed" if isinstance(exc, Exception) else "interrupted"
+    return status, "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as a problem's text: its message, else its type's name."""
+    return str(exc) or type(exc).__name__
+
+
+def repository_error(repo: Repo, exc: OSError) -> ModelSyncError:
+    """A failure to write the repository, as the ModelSyncError the user sees."""
+    if isinstance(exc, PermissionError) or exc.errno == 30:
+        return ReadOnlyRepository(
+            f"cannot write the repository at {repo.control_dir}: {exc.strerror}"
+        )
+    return TrackingError(f"cannot write the repository at {repo.control_dir}: {exc}")
 
 
 def _check_file_name(name: str) -> str:
@@ -1076,42 +714,3 @@ def _check_file_name(name: str) -> str:
         return check_tree_path(name)
     except MalformedObject as exc:
         raise UsageError(f"invalid file name {shorten(name)}: {exc}; use a relative path") from None
-
-
-def _format(exc: BaseException) -> str:
-    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-
-
-def _describe(exc: BaseException) -> str:
-    return str(exc) or type(exc).__name__
-
-
-def _repository_error(repo: Repo, exc: OSError) -> ModelSyncError:
-    if isinstance(exc, PermissionError) or exc.errno == 30:
-        return ReadOnlyRepository(
-            f"cannot write the repository at {repo.control_dir}: {exc.strerror}"
-        )
-    return TrackingError(f"cannot write the repository at {repo.control_dir}: {exc}")
-
-
-def _catalog_error(repo: Repo, exc: sqlite3.Error) -> ModelSyncError:
-    if "readonly" in str(exc):
-        return ReadOnlyRepository(f"cannot write the catalog of {repo.control_dir}: {exc}")
-    return TrackingError(f"the catalog of {repo.control_dir} failed: {exc}")
-
-
-@atexit.register
-def _finish_open_runs() -> None:
-    """At interpreter exit, end this process's open runs: nothing logged is lost."""
-    with _open_lock:
-        runs = [run for run in _open_runs if run._pid == os.getpid()]
-    failure = getattr(sys, "last_value", None)
-    for run in reversed(runs):
-        try:
-            if failure is None:
-                run.finish("finished")
-            else:
-                status: RunStatus = "failed" if isinstance(failure, Exception) else "interrupted"
-                run.finish(status, error=_format(failure))
-        except ModelSyncError as exc:
-            sys.stderr.write(f"modelsync: run {run.name!r} could not record its end: {exc}\n")

@@ -7,6 +7,11 @@ stay pending in memory until a commit carries them in its ``metrics.seg`` (``pen
 then ``committed``), so a failing catalog loses nothing: the commit indexes them again. When
 more than ``max_points`` are buffered, ``log`` flushes in the caller's thread, which bounds
 memory when the writer cannot keep up.
+
+The thread (``modelsync-metrics-<run>``) is the run's, not its repository's: several runs may
+share a repository, each flushing its own buffer. ``start`` is called when the run starts and
+``stop`` by ``Run.finish``, before the run's last commit and before the run closes a
+repository it opened.
 """
 
 from __future__ import annotations
@@ -51,14 +56,6 @@ class MetricWriter:
         self._buffer = MetricBuffer(
             last_step, full_at=flush_points, when_full=self._buffer_full, fallback=fallback
         )
-        # The buffer's own methods, so that the training thread's call needs no frame of ours:
-        # ``log(metrics, step)`` buffers one call's points at ``step`` (the step after the last
-        # one when None); what it does not take by itself goes to ``fallback``, which may use
-        # ``log_checked(metrics, step, when)``. Both raise what ``MetricBuffer.add_checked``
-        # raises, having buffered nothing.
-        self.log: Callable[[Mapping[str, object], int | None], None] = self._buffer.add
-        self.log_checked = self._buffer.add_checked
-        self.divert = self._buffer.divert
         self._flush_lock = threading.Lock()
         self._next_seq = next_seq
         self._pending: list[MetricBlock] = []
@@ -68,6 +65,20 @@ class MetricWriter:
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------ training thread
+    def log(self, metrics: Mapping[str, object], step: int | None = None) -> None:
+        """Buffer one call's points at ``step`` (the step after the last one when None); what
+        the buffer does not take by itself goes to ``fallback``, which may use ``log_checked``.
+        Raises what ``MetricBuffer.add_checked`` raises, having buffered nothing."""
+        self._buffer.add(metrics, step)
+
+    def log_checked(self, metrics: Mapping[str, object], step: int | None, when: float) -> None:
+        """Buffer a call of any names and values, each checked (``MetricBuffer.add_checked``)."""
+        self._buffer.add_checked(metrics, step, when)
+
+    def divert(self) -> None:
+        """Send the next ``log`` calls to ``fallback`` (``MetricBuffer.divert``)."""
+        self._buffer.divert()
+
     @property
     def last_step(self) -> int:
         return self._buffer.last_step

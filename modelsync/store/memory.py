@@ -80,6 +80,12 @@ class MemoryStore:
     def batch(self) -> MemoryBatch:
         return MemoryBatch(self)
 
+    def hold_workers(self) -> None:
+        return None  # a memory store writes on the caller's thread: it has no workers
+
+    def release_workers(self) -> None:
+        return None
+
     def refresh(self) -> None:
         return None
 

@@ -100,7 +100,7 @@ def tracked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Repo]:
 
     import torch
 
-    from modelsync.runs.run import start_run
+    from modelsync.runs.start import start_run
 
     repo = Repo.init(tmp_path_factory.mktemp("tracked") / "repo")
     torch.manual_seed(0)

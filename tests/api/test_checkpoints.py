@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from safetensors.torch import load as load_safetensors
 
 from modelsync import Repo
-from modelsync.checkpoint import load_checkpoint
+from modelsync.checkpoints import load_checkpoint
 
 
 def test_tensor_listing_of_a_checkpoint_commit(reader: TestClient, tracked: Repo) -> None:

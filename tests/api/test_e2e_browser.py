@@ -52,7 +52,7 @@ def sklearn_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from sklearn.model_selection import train_test_split
     from sklearn.neural_network import MLPClassifier
 
-    from modelsync.runs.run import start_run
+    from modelsync.runs.start import start_run
 
     path = tmp_path_factory.mktemp("e2e") / "repo"
     repo = Repo.init(path)

@@ -143,7 +143,7 @@ def gc(repo: Path, generation: int, cycles: int, *, prune: bool = True) -> None:
 def _start(repo_path: Path, repo: Any, name: str, *, strict: bool = True) -> Any:
     """Start run ``name`` in ``repo`` (a Repo, or None: start_run opens ``repo_path``), or
     resume it if it exists."""
-    from modelsync.runs.run import start_run
+    from modelsync.runs.start import start_run
 
     resume = (repo_path / ".modelsync" / "refs" / "heads" / "runs" / name).is_file()
     where = repo_path if repo is None else repo
@@ -151,7 +151,7 @@ def _start(repo_path: Path, repo: Any, name: str, *, strict: bool = True) -> Any
 
 
 def checkpoints(repo_path: Path, generation: int, cycles: int, *, later: bool = False) -> None:
-    from modelsync.checkpoint import writer_for
+    from modelsync.checkpoints import writer_for
     from modelsync.repo.repository import Repo
 
     repo = Repo.open(repo_path)
@@ -330,7 +330,7 @@ def main(argv: list[str]) -> int:
     if scenario in ("serve", "checkpoints", "compression"):
         import torch  # noqa: F401 - imported before the hooks: its import is not the writer's
 
-        import modelsync.runs.run  # noqa: F401
+        import modelsync.runs.start  # noqa: F401
     _io_hooks.install()
     if scenario == "serve":
         serve()

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from modelsync.checkpoint import load_checkpoint
+from modelsync.checkpoints import load_checkpoint
 from modelsync.repo.repository import Repo
 from modelsync.store import disk
 

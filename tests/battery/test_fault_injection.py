@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from modelsync.checkpoint import load_checkpoint
+from modelsync.checkpoints import load_checkpoint
 from modelsync.repo.repository import Repo
 
 from ._workers import CHECKPOINT_RUN, checkpoint_state, cycle_files

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from typer.testing import Result
 
-from modelsync.checkpoint import (
+from modelsync.checkpoints import (
     checkpoint_path,
     describe_checkpoint,
     diff_checkpoints,

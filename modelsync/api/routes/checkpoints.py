@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from ...checkpoint import describe_checkpoint, diff_checkpoints, export_checkpoint
+from ...checkpoints import describe_checkpoint, diff_checkpoints, export_checkpoint
 from ...model.layout import CHECKPOINT_ENTRY, HEAD
 from ...model.objects import TensorRecord
 from ...repo.repository import Repo

@@ -126,7 +126,8 @@ def load_tensors(
     # before the read writes them again); filled through a view of its bytes.
     storages = [torch.empty(record.nbytes, dtype=torch.uint8, device="cpu") for record in chosen]
     size = manifest.chunk_size
-    with ThreadPoolExecutor(max_workers=_worker_count()) as pool:
+    # Threads of this call's own, joined before it returns: a load leaves none running.
+    with ThreadPoolExecutor(_worker_count(), thread_name_prefix="modelsync-read") as pool:
         futures: list[Future[None]] = []
         for record, storage in zip(chosen, storages, strict=True):
             view = byte_view(storage)

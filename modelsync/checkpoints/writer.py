@@ -178,7 +178,8 @@ class CheckpointWriter:
     write snapshots in the order they were captured. With ``reuse_buffers``, the copies of one
     written snapshot are kept to receive the next capture's copies (fresh memory costs page
     faults, which dominate a large copy): that holds up to one snapshot's changed tensors
-    between snapshots, until ``close``.
+    between snapshots, until ``close``. Until ``close`` too, the store keeps its batch workers
+    between snapshots (``hold_workers``), rather than starting them again for each.
 
     ``compression``: ``"now"`` compresses every chunk as it is written; ``"later"`` stores
     chunks raw (hashed, verified and packed all the same) for the store to compress later;
@@ -211,6 +212,9 @@ class CheckpointWriter:
         self._spare: dict[tuple[int, bool], list[torch.Tensor]] = {}
         self._lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
+        # Snapshots come batch after batch: the store keeps its workers for them until close.
+        self._holds_store_workers = True
+        store.hold_workers()
 
     # ------------------------------------------------------------------ capture
     def capture(self, obj: Any, *, copy: bool = True, reuse: bool = True) -> Snapshot:
@@ -363,6 +367,8 @@ class CheckpointWriter:
         )
 
     def _background(self) -> ThreadPoolExecutor:
+        """The writer's one thread, started by the first ``save_async`` and stopped by ``close``
+        (which the repository that keeps this writer calls in its own ``close``)."""
         with self._lock:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(
@@ -378,13 +384,17 @@ class CheckpointWriter:
             executor.submit(lambda: None).result()
 
     def close(self) -> None:
-        """Finish the pending background commits, stop the background thread, free buffers."""
+        """Finish the pending background commits, stop the background thread, let the store
+        stop its workers, free buffers."""
         with self._lock:
             executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True)
         with self._lock:
             self._spare = {}
+            release, self._holds_store_workers = self._holds_store_workers, False
+        if release:
+            self.store.release_workers()
 
 
 class _Capture:

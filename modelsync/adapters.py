@@ -1,0 +1,51 @@
+"""The toolkit of framework adapters: what ``modelsync.integrations`` (and anyone writing an
+adapter for another framework) builds on, beside the user-facing API of ``modelsync``.
+
+An adapter only translates its framework's events into these calls; the logic (background
+work, nesting, resume rules, checkpoint pointers) lives in the core. Imported on first use
+(PEP 562), like ``modelsync`` itself.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .checkpoints.pointer import CheckpointPointer
+    from .runs.background import background
+    from .runs.nesting import in_tracked_call, tracked_call
+    from .runs.read import RepoLike, opened
+    from .runs.resume import resume_or_fork, resume_or_start
+
+__all__ = [
+    "CheckpointPointer",
+    "RepoLike",
+    "background",
+    "in_tracked_call",
+    "opened",
+    "resume_or_fork",
+    "resume_or_start",
+    "tracked_call",
+]
+
+_EXPORTED_FROM = {
+    "CheckpointPointer": "checkpoints.pointer",
+    "background": "runs.background",
+    **dict.fromkeys(("in_tracked_call", "tracked_call"), "runs.nesting"),
+    **dict.fromkeys(("RepoLike", "opened"), "runs.read"),
+    **dict.fromkeys(("resume_or_fork", "resume_or_start"), "runs.resume"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTED_FROM.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __package__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
