@@ -6,10 +6,10 @@ import json
 from collections.abc import Callable, Iterator
 
 import pytest
-from _inspect_runs import build_runs, run_plain
 from typer.testing import Result
 
 from modelsync.repo.repository import Repo
+from tests.support.inspect_runs import build_runs, run_plain
 
 Cli = Callable[..., Result]
 

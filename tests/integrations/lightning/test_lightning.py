@@ -12,13 +12,6 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
-from _lightning_models import (  # noqa: E402
-    DigitsData,
-    DigitsMLP,
-    ScoredBoringModel,
-    trainer,
-)
-
 import modelsync  # noqa: E402
 from modelsync.checkpoints import load_checkpoint  # noqa: E402
 from modelsync.errors import TrackingError, TrackingWarning  # noqa: E402
@@ -30,6 +23,12 @@ from modelsync.integrations.lightning import (  # noqa: E402
 from modelsync.integrations.lightning._compat import pl  # noqa: E402
 from modelsync.repo.repository import Repo  # noqa: E402
 from modelsync.runs import read as runs  # noqa: E402
+from tests.support.lightning_models import (  # noqa: E402
+    DigitsData,
+    DigitsMLP,
+    ScoredBoringModel,
+    trainer,
+)
 
 pytestmark = [
     pytest.mark.slow,
@@ -90,7 +89,8 @@ def test_a_fit_records_hyperparameters_trainer_settings_and_parameter_counts(
     assert params["model_summary.frozen_params"] == frozen
     assert params["model_summary.trainable_params"] == 16 * 10 + 10
     info = runs.get_run(repo, "digits")
-    assert (info.status, info.entrypoint) == ("finished", "_lightning_models.DigitsMLP.fit")
+    assert info.status == "finished"
+    assert info.entrypoint == "tests.support.lightning_models.DigitsMLP.fit"
 
 
 def test_logged_metrics_reach_the_run_with_the_steps_other_loggers_get(

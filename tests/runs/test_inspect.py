@@ -7,13 +7,13 @@ import math
 from collections.abc import Iterator
 
 import pytest
-from _inspect_runs import BASELINE_STEPS, build_runs
 
 from modelsync.catalog.commits import CommitCache, walk_log
 from modelsync.catalog.table import check_fields, metric_goal, page_of_runs
 from modelsync.errors import UnknownRun, UsageError
 from modelsync.repo.repository import Repo
 from modelsync.runs.compare import compare_runs, diff_snapshots, parse_requirements, read_snapshot
+from tests.support.inspect_runs import BASELINE_STEPS, build_runs
 
 
 @pytest.fixture(scope="module")

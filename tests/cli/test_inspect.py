@@ -8,12 +8,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from _inspect_runs import build_runs, run_plain
 from typer.testing import Result
 
 from modelsync.cli.logview import Graph
 from modelsync.repo.repository import Repo
 from modelsync.runs.start import start_run
+from tests.support.inspect_runs import build_runs, run_plain
 
 Cli = Callable[..., Result]
 

@@ -19,7 +19,6 @@ from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
-from test_cli_errors import assert_refused, snapshot
 from typer.testing import Result
 
 from modelsync.api import Settings, create_app, get_repo
@@ -36,6 +35,7 @@ from modelsync.model.objects import (
 )
 from modelsync.repo.index import Index
 from modelsync.repo.repository import Repo
+from tests.support.refusals import assert_refused, snapshot
 
 Cli = Callable[..., Result]
 TOKEN = "hostile-trees-token-0123456789"

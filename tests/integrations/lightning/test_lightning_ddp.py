@@ -13,10 +13,9 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
-from _lightning_models import fit_in_two_processes
-
 from modelsync.repo.repository import Repo
 from modelsync.runs import read as runs
+from tests.support.lightning_models import fit_in_two_processes
 
 pytestmark = [
     pytest.mark.slow,
@@ -51,7 +50,7 @@ def test_ddp_spawn(repo: Repo, tmp_path: Path) -> None:
 
 
 def test_ddp(repo: Repo, tmp_path: Path) -> None:
-    script = Path(__file__).with_name("_lightning_ddp_script.py")
+    script = Path(__file__).parents[2] / "support" / "lightning_ddp_script.py"
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     subprocess.run(
         [sys.executable, str(script), str(repo.work_tree), str(tmp_path)],

@@ -19,14 +19,13 @@ pytestmark = [
 
 pytest.importorskip("sklearn")
 
-from _lightning_models import DigitsData, DigitsMLP, trainer  # noqa: E402
-
 import modelsync  # noqa: E402
 from modelsync.checkpoints import describe_checkpoint, load_checkpoint  # noqa: E402
 from modelsync.integrations.lightning import ModelSyncCallback  # noqa: E402
 from modelsync.integrations.lightning._compat import pl  # noqa: E402
 from modelsync.repo.repository import Repo  # noqa: E402
 from modelsync.runs import read as runs  # noqa: E402
+from tests.support.lightning_models import DigitsData, DigitsMLP, trainer  # noqa: E402
 
 
 class SaveEachEpoch(pl.Callback):

@@ -8,10 +8,10 @@ import json
 from collections.abc import Callable, Iterator
 
 import pytest
-from _inspect_runs import BASELINE_STEPS, build_runs
 from typer.testing import Result
 
 from modelsync.repo.repository import Repo
+from tests.support.inspect_runs import BASELINE_STEPS, build_runs
 
 Cli = Callable[..., Result]
 ANSI = "\x1b["

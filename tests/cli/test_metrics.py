@@ -9,11 +9,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from _inspect_runs import BASELINE_STEPS, SPIKE_STEP, build_runs
 from typer.testing import Result
 
 from modelsync.cli.chart import Curve, render
 from modelsync.repo.repository import Repo
+from tests.support.inspect_runs import BASELINE_STEPS, SPIKE_STEP, build_runs
 
 Cli = Callable[..., Result]
 

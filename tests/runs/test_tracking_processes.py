@@ -12,13 +12,13 @@ import sys
 import time
 
 import pytest
-from _tracking_workers import KEYS, STEPS, run_trainings
 from joblib import Parallel, delayed
 
 import modelsync
 from modelsync.model.metadata import RunInfo
 from modelsync.repo.repository import Repo
 from modelsync.runs import read as runs
+from tests.support.tracking_workers import KEYS, STEPS, run_trainings
 
 WORKERS = 8
 RUNS_PER_WORKER = 3
