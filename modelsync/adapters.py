@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .checkpoints.pointer import CheckpointPointer
+    from .model.layout import FILES_PREFIX
     from .runs.background import background
     from .runs.nesting import in_tracked_call, tracked_call
     from .runs.read import RepoLike, opened
     from .runs.resume import resume_or_fork, resume_or_start
 
 __all__ = [
+    "FILES_PREFIX",
     "CheckpointPointer",
     "RepoLike",
     "background",
@@ -30,6 +32,7 @@ __all__ = [
 ]
 
 _EXPORTED_FROM = {
+    "FILES_PREFIX": "model.layout",
     "CheckpointPointer": "checkpoints.pointer",
     "background": "runs.background",
     **dict.fromkeys(("in_tracked_call", "tracked_call"), "runs.nesting"),

@@ -32,7 +32,7 @@ from modelsync.errors import UnsafeLoad, UsageError
 from ._describe import class_path, json_value
 
 LogModel: TypeAlias = bool | Literal["skops", "joblib"]
-FILES = "files/"
+FILES = adapters.FILES_PREFIX
 MANIFEST = "model.json"
 MODEL_FILES = {"model.skops": "skops", "model.joblib": "joblib"}
 MODEL_FORMATS = tuple(MODEL_FILES.values())

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from ..model.objects import CONTROL_DIR, is_control_dir_name
 from ..repo.repository import Repo
 from .errors import ApiError, bad_request, too_large
-from .schemas import AddOut
+from .schemas.repository import AddOut
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..model.objects import CheckpointManifest, TensorRecord
 from ..repo.diff import PATCHERS, FileChange, format_size
-from ..store import ObjectStore
+from ..store import ObjectReader
 from .reader import checkpoint_id, load_tensors, read_manifest
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ def diff_checkpoints(repo: Repo, a: str, b: str) -> list[TensorChange]:
 
 
 def diff_manifests(
-    store: ObjectStore, old_id: str | None, new_id: str | None
+    store: ObjectReader, old_id: str | None, new_id: str | None
 ) -> list[TensorChange]:
     """Compare two manifests (None: no checkpoint on that side), tensor by tensor.
 

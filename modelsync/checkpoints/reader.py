@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ObjectCorrupt, ObjectMissing, UsageError
 from ..model.layout import CHECKPOINT_ENTRY
 from ..model.objects import CheckpointManifest, MalformedObject, TensorRecord, object_type
-from ..store import ObjectStore
+from ..store import ObjectReader
 from .structure import decode_structure, pickled_values, refuse_pickles, tensor_paths
 from .tensors import byte_view, dtype_from_name, expected_nbytes
 
@@ -56,7 +56,7 @@ def checkpoint_id(repo: Repo, rev: str) -> tuple[str, str]:
     return commit, entry.oid
 
 
-def read_manifest(store: ObjectStore, oid: str) -> CheckpointManifest:
+def read_manifest(store: ObjectReader, oid: str) -> CheckpointManifest:
     """A manifest, checked for consistency; a malformed one is ``ObjectCorrupt``."""
     data = store.get(oid)
     if object_type(data) != "checkpoint":
@@ -97,7 +97,7 @@ def _worker_count() -> int:
     return max(2, min(8, os.cpu_count() or 2))
 
 
-def _fill_chunk(store: ObjectStore, out: memoryview, oid: str, where: str) -> None:
+def _fill_chunk(store: ObjectReader, out: memoryview, oid: str, where: str) -> None:
     try:
         store.read_into(oid, out)
     except ObjectMissing as exc:
@@ -107,7 +107,7 @@ def _fill_chunk(store: ObjectStore, out: memoryview, oid: str, where: str) -> No
 
 
 def load_tensors(
-    store: ObjectStore,
+    store: ObjectReader,
     manifest: CheckpointManifest,
     manifest_id: str,
     records: list[TensorRecord] | None = None,

@@ -17,7 +17,7 @@ from ..errors import RefConflict
 from ..model.layout import BRANCH_PREFIX, CHECKPOINT_ENTRY, HEAD
 from ..model.objects import TreeEntry
 from ..repo.refs import check_ref_name
-from ..store import Batch, ObjectStore, ObjectWriter
+from ..store import ObjectWriter
 from .writer import CheckpointWriter
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ class BranchCommitter:
             return BRANCH_PREFIX + name
         return self.repo.refs.symbolic_target(HEAD) or HEAD
 
-    def _tree_with(self, entry: TreeEntry, parent: str | None, writer: Batch | ObjectStore) -> str:
+    def _tree_with(self, entry: TreeEntry, parent: str | None, writer: ObjectWriter) -> str:
         """The tree of ``parent`` (none: empty) with ``entry`` as its checkpoint."""
         files = self.repo.flatten_tree(self.repo.read_commit(parent).tree) if parent else {}
         files[CHECKPOINT_ENTRY] = entry

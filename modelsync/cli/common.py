@@ -1,4 +1,4 @@
-"""What every command shares: the repository option, one-line errors, tables and ``--json``."""
+"""What every command shares: opening the repository, one-line errors, ``--json``, progress."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
-"""The ``modelsync`` command: one module per noun or verb, wired together here.
+"""The ``modelsync`` command: one module per noun or verb in ``commands/``, wired together here.
 
 A command's module is imported when that command runs (or when ``--help`` lists them all):
 starting ``modelsync runs`` costs the imports and the Typer set-up of ``runs`` alone, not of
-twenty other commands. ``COMMANDS`` names, for each command, the modules whose ``register``
-adds it (and, for ``show``, the sections other modules add to it).
+twenty other commands. ``COMMANDS`` names, for each command, the modules of ``commands/`` whose
+``register`` adds it (and, for ``show``, the sections other modules add to it).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typer.core import TyperGroup
 from .. import __version__
 
 COMMANDS: dict[str, tuple[str, ...]] = {
-    "init": ("core",),
+    "init": ("init",),
     "add": ("staging",),
     "rm": ("staging",),
     "status": ("staging",),
@@ -69,7 +69,7 @@ _invoked: str | None = None
 def _command(name: str, modules: tuple[str, ...]) -> Any:
     holder = typer.Typer()
     for module in modules:
-        importlib.import_module(f"{__package__}.{module}").register(holder)
+        importlib.import_module(f".commands.{module}", __package__).register(holder)
     return typer.main.get_group(holder).commands[name]
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import ObjectCorrupt
 from ..model.objects import ChunkedFile, EntryKind, MalformedObject
-from ..store import Batch, ObjectStore
+from ..store import Batch, ObjectReader
 from ..util.hashing import sha256_hex
 
 if TYPE_CHECKING:
@@ -172,7 +172,7 @@ def hash_file(path: Path, size: int) -> str:
     return sha256_hex(ChunkedFile(size=sum(n for _, n in chunks), chunks=tuple(chunks)).to_bytes())
 
 
-def iter_content(store: ObjectStore, kind: EntryKind, oid: str) -> Iterator[bytes]:
+def iter_content(store: ObjectReader, kind: EntryKind, oid: str) -> Iterator[bytes]:
     """The bytes of a blob or chunked file, piece by piece, each verified on read."""
     if kind == "blob":
         yield store.get(oid)

@@ -25,7 +25,7 @@ from typing import Any
 
 from ..errors import ObjectCorrupt, ObjectMissing, RepositoryCorrupt
 from ..model.objects import MalformedObject, references
-from ..store import CompressionReport, ObjectStore
+from ..store import CompressionReport, ObjectReader, ObjectStore
 from ..util.fileio import read_lock, remove_stale_lock
 
 DEFAULT_GRACE = 3600.0
@@ -112,7 +112,7 @@ class GcReport:
 
 
 def reachable(
-    store: ObjectStore, roots: Iterable[tuple[str, str]], report: FsckReport | None = None
+    store: ObjectReader, roots: Iterable[tuple[str, str]], report: FsckReport | None = None
 ) -> set[str]:
     """Every id reachable from ``roots``. What cannot be read goes into ``report``; without
     one, ``RepositoryCorrupt`` names it once the walk is done (the set would be incomplete)."""
@@ -125,7 +125,7 @@ def reachable(
     return seen
 
 
-def _walk(store: ObjectStore, roots: Iterable[tuple[str, str]], report: FsckReport) -> set[str]:
+def _walk(store: ObjectReader, roots: Iterable[tuple[str, str]], report: FsckReport) -> set[str]:
     seen: set[str] = set()
     stack = [(kind, oid, "a ref") for kind, oid in roots]
     while stack:

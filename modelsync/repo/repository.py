@@ -62,7 +62,7 @@ from ..model.objects import (
     check_tree_path,
     object_type,
 )
-from ..store import Batch, DiskStore, ObjectStore
+from ..store import DiskStore, ObjectStore, ObjectWriter
 from . import catalogsync, porcelain
 from .config import Config
 from .files import iter_content
@@ -310,7 +310,7 @@ class Repo:
 
     # ------------------------------------------------------------------ trees
     def write_tree(
-        self, files: dict[str, TreeEntry], writer: Batch | ObjectStore | None = None
+        self, files: dict[str, TreeEntry], writer: ObjectWriter | None = None
     ) -> str:
         """Write nested trees for a flat ``{path: entry}`` map; return the root tree id.
 
@@ -332,7 +332,7 @@ class Repo:
             node[name] = entry
         return self._write_node(root, target)
 
-    def _write_node(self, node: dict[str, object], writer: Batch | ObjectStore) -> str:
+    def _write_node(self, node: dict[str, object], writer: ObjectWriter) -> str:
         entries: dict[str, TreeEntry] = {}
         for name, child in node.items():
             if isinstance(child, dict):

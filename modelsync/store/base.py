@@ -1,4 +1,12 @@
-"""The object store interface, shared by the disk store and its in-memory twin."""
+"""The object store interface, split by capability, shared by the disk store and its in-memory
+twin.
+
+A store is read, written, batched and maintained by different code, so each of those is a small
+protocol of its own (as restic splits its repository into ``BlobLoader``, ``BlobSaver``, ...):
+a function that only reads objects takes an ``ObjectReader``, a checkpoint's tensors go to an
+``ObjectWriter`` (a store or a batch), and only gc and fsck need ``Maintenance``.
+``ObjectStore`` is all of them, what a repository holds.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +40,18 @@ class CompressionReport:
         self.finished = self.finished and other.finished
 
 
+class ObjectReader(Protocol):
+    """Gets objects by id, each verified against its id on read."""
+
+    def get(self, oid: str) -> bytes: ...
+
+    def read_into(self, oid: str, out: memoryview) -> None:
+        """Decode an object into ``out``, which must be exactly its size; verified like get."""
+        ...
+
+    def has(self, oid: str) -> bool: ...
+
+
 class ObjectWriter(Protocol):
     """Puts objects; returns their ids. A pack batch and a store both are writers.
 
@@ -46,54 +66,6 @@ class ObjectWriter(Protocol):
     def submit(
         self, data: BytesLike, *, planes: int = 1, compress_later: bool = False
     ) -> Future[str]: ...
-
-
-class ObjectStore(ObjectWriter, Protocol):
-    def get(self, oid: str) -> bytes: ...
-
-    def read_into(self, oid: str, out: memoryview) -> None:
-        """Decode an object into ``out``, which must be exactly its size; verified like get."""
-        ...
-
-    def has(self, oid: str) -> bool: ...
-
-    def iter_ids(self) -> Iterator[str]: ...
-
-    def stored_size(self, oid: str) -> int: ...
-
-    def written_at(self, oid: str) -> float:
-        """When the object was last written or reused (gc keeps recent ones)."""
-        ...
-
-    def freshen(self, oid: str) -> None: ...
-
-    def remove(self, oids: set[str]) -> int: ...
-
-    def compress_deferred(self, should_stop: Callable[[], bool] | None = None) -> CompressionReport:
-        """Compress the objects stored raw to be compressed later; ids and content never change.
-        ``should_stop`` is asked between objects (it may wait); True ends the pass early."""
-        ...
-
-    def batch(self) -> Batch: ...
-
-    def hold_workers(self) -> None:
-        """Keep the threads batches write on between batches, until ``release_workers``."""
-        ...
-
-    def release_workers(self) -> None: ...
-
-    def refresh(self) -> None: ...
-
-    def remove_stale_temporaries(self) -> int: ...
-
-    def check_files(self, corrupt: Collection[str] = ()) -> list[tuple[Path, str]]:
-        """The damaged files of the store, each with what is wrong (fsck): those that hold any
-        of the ``corrupt`` objects, and those damaged whatever objects they hold."""
-        ...
-
-    def close(self) -> None:
-        """Stop the store's threads; it stays usable (a batch starts them again)."""
-        ...
 
 
 class Batch(ObjectWriter, Protocol):
@@ -113,3 +85,53 @@ class Batch(ObjectWriter, Protocol):
     def close(self) -> None: ...
 
     def abort(self) -> None: ...
+
+
+class Batching(Protocol):
+    """Opens batches, and keeps the threads they write on for a writer that opens many."""
+
+    def batch(self) -> Batch: ...
+
+    def hold_workers(self) -> None:
+        """Keep the threads batches write on between batches, until ``release_workers``."""
+        ...
+
+    def release_workers(self) -> None: ...
+
+
+class Maintenance(Protocol):
+    """What gc and fsck ask of a store: every id, sizes and ages, removal, repair passes."""
+
+    def iter_ids(self) -> Iterator[str]: ...
+
+    def stored_size(self, oid: str) -> int: ...
+
+    def written_at(self, oid: str) -> float:
+        """When the object was last written or reused (gc keeps recent ones)."""
+        ...
+
+    def freshen(self, oid: str) -> None: ...
+
+    def remove(self, oids: set[str]) -> int: ...
+
+    def compress_deferred(self, should_stop: Callable[[], bool] | None = None) -> CompressionReport:
+        """Compress the objects stored raw to be compressed later; ids and content never change.
+        ``should_stop`` is asked between objects (it may wait); True ends the pass early."""
+        ...
+
+    def refresh(self) -> None: ...
+
+    def remove_stale_temporaries(self) -> int: ...
+
+    def check_files(self, corrupt: Collection[str] = ()) -> list[tuple[Path, str]]:
+        """The damaged files of the store, each with what is wrong (fsck): those that hold any
+        of the ``corrupt`` objects, and those damaged whatever objects they hold."""
+        ...
+
+
+class ObjectStore(ObjectReader, ObjectWriter, Batching, Maintenance, Protocol):
+    """Every capability at once: what a repository holds, and closes when it closes."""
+
+    def close(self) -> None:
+        """Stop the store's threads; it stays usable (a batch starts them again)."""
+        ...

@@ -24,6 +24,10 @@ pack into a compressed one and only then removes it. Ids never change, and every
 readable throughout: the old pack goes only after the new one is fsync'd and indexed, and a
 reader that finds a pack gone looks the object up again.
 
+``DiskStore`` is the façade; its parts are modules of their own: ``packs`` finds an object in
+the loaded packs, ``packbatch`` writes a pack, ``repack`` rewrites packs (gc's removals and
+compress-later, also in the background), ``packindex`` reads a pack's index where it lies.
+
 Threads: the store starts each of its threads when there is work for it and stops it when that
 work is done, so that a plain ``add`` leaves none running:
 
@@ -32,7 +36,7 @@ work is done, so that a plain ``add`` leaves none running:
   unless a writer that opens batch after batch holds them (``hold_workers``).
 - ``modelsync-pack-sync_*``: flushes a large batch's pack while it is written; one per batch,
   stopped when the batch closes or aborts.
-- ``modelsync-compress`` (``background.BackgroundCompressor``): started when a batch ends while
+- ``modelsync-compress`` (``repack.BackgroundCompressor``): started when a batch ends while
   ``raw-*`` packs exist, it compresses them while no batch is open, and ends when none is left.
 
 ``close`` stops them all (see there for the order); a repository closes its store last.
@@ -41,59 +45,29 @@ work is done, so that a plain ``add`` leaves none running:
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import threading
 import time
-import uuid
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from types import TracebackType
-from typing import BinaryIO
 
 from ..errors import ObjectCorrupt, ObjectMissing
-from ..util.fileio import atomic_output, atomic_write
+from ..util.fileio import atomic_output
 from ..util.hashing import BytesLike, is_oid, sha256_hex
-from ..util.owner import Liveness, Owner, liveness
-from .background import BackgroundCompressor
+from ..util.owner import Liveness
 from .base import CompressionReport
-from .compression import (
-    DEFERRED,
-    MIN_SIZE,
-    RAW,
-    SCRATCH_LIMIT,
-    CodecError,
-    decode,
-    decode_into,
-    deferred_header,
-    encode,
-)
-from .packindex import PackIndex, encode_entries
+from .compression import DEFERRED, RAW, SCRATCH_LIMIT, CodecError, decode, decode_into, encode
+from .packbatch import DEFERRED_PREFIX, TMP_PREFIX, PackBatch, pack_writer
+from .packindex import PackIndex, read_index
+from .packs import PackLookup
+from .repack import BackgroundCompressor, Repacker
 
-_IDX_MAGIC = b"MSIDX1\n"
-_TMP_PREFIX = "tmp-"
-PACK_PREFIX = "pack-"
-DEFERRED_PREFIX = "raw-"
-"""Packs holding objects stored raw to be compressed later are named ``raw-*``."""
-SYNC_EVERY = 64 << 20
-"""A batch flushes its pack in the background every this many bytes, so that the fsync in
-``close`` finds little left to write: the disk works while the workers still compress."""
 STALE_AFTER = 3600.0
-SEARCHES_PER_ID = 10
-"""Searching a pack's index for an id costs about as much as adding this many ids to a set
-(``DiskStore._packs_may_hold`` builds the set once misses have searched that often)."""
-INLINE_UP_TO = 128 << 10
-"""A batch puts an object this small at once on the calling thread: handing it to a worker
-costs more than hashing and compressing it, and wakes threads that contend for the GIL."""
 
 
 def _worker_count() -> int:
     return max(2, min(8, os.cpu_count() or 2))
-
-
-class _Stopped(Exception):
-    """A compress-later pass was asked to stop: its unfinished pack is discarded."""
 
 
 class DiskStore:
@@ -110,21 +84,14 @@ class DiskStore:
         self.background_compression = background_compression
         self._lock = threading.RLock()
         self._scratch_buffers = threading.local()
-        # where objects were found (or written by this process): pack, offset, length
-        self._index: dict[str, tuple[str, int, int]] = {}
-        self._pack_members: dict[str, Mapping[str, tuple[int, int]]] = {}
-        # the ids every loaded pack holds (a superset after a pack goes): see _packs_may_hold
-        self._packed_ids: set[bytes] | None = None
-        self._packed_id_count = 0
-        self._packs_searched = 0
-        self._last_pack: str | None = None  # where the latest search found its object
+        self.packs = PackLookup(self._lock)  # where each loaded pack's objects are
         self._fds: dict[str, int] = {}
         self._loaded = False
         self._executor: ThreadPoolExecutor | None = None  # the batch workers, while batches run
         self._activity = threading.Condition()
         self._open_batches = 0  # counted batches: while any is open, the workers are kept
         self._worker_holds = 0  # writers keeping the workers between batches (hold_workers)
-        self._rewriting = threading.Lock()
+        self._repacker = Repacker(self)
         self._background: BackgroundCompressor | None = None
         self._closed = False  # a closed store starts no more background passes
         self._swept = False  # the first batch removes the unfinished packs of dead writers
@@ -146,77 +113,11 @@ class DiskStore:
                 for idx_path in self.pack_dir.glob("*.idx"):
                     name = idx_path.stem
                     on_disk.add(name)
-                    if name not in self._pack_members:
+                    if name not in self.packs:
                         with contextlib.suppress(FileNotFoundError):
-                            self._load_pack_index(name, idx_path.read_bytes())
-            for name in set(self._pack_members) - on_disk:
+                            self.packs.load(name, idx_path.read_bytes())
+            for name in set(self.packs.names()) - on_disk:
                 self._forget_pack(name)
-
-    def _load_pack_index(self, name: str, data: bytes) -> None:
-        if not data.startswith(_IDX_MAGIC):
-            return
-        with contextlib.suppress(ValueError):  # truncated: its objects read as missing
-            index = PackIndex(data[len(_IDX_MAGIC) :])
-            self._pack_members[name] = index
-            self._count_packed_ids(index.ids(), len(index))
-
-    def _count_packed_ids(self, ids: Iterable[bytes], count: int) -> None:
-        """Count the ids of a pack just loaded or written, and add them to the set of every
-        packed id once ``_packs_may_hold`` has built it."""
-        self._packed_id_count += count
-        if self._packed_ids is not None:
-            self._packed_ids.update(ids)
-
-    def _locate(self, oid: str) -> tuple[str, int, int] | None:
-        """The pack, offset and length of ``oid``; None if no loaded pack holds it.
-
-        Objects read together tend to share a pack: the pack of the last hit is searched first.
-        """
-        location = self._index.get(oid)
-        if location is not None:
-            return location
-        with self._lock:
-            location = self._index.get(oid)  # another thread may have found it meanwhile
-            if location is not None:
-                return location
-            if not self._packs_may_hold(oid):
-                return None
-            for name in self._search_order():
-                self._packs_searched += 1
-                found = self._pack_members[name].get(oid)
-                if found is not None:
-                    self._last_pack = name
-                    location = self._index[oid] = (name, *found)
-                    return location
-        return None
-
-    def _search_order(self) -> Iterable[str]:
-        """The loaded packs, the pack of the latest hit first: objects read together (a
-        commit's files, a checkpoint's tensors) tend to share a pack. Reading each file of a
-        commit in a repository of 1,000 packs takes 2.5x as long without it."""
-        last, packs = self._last_pack, self._pack_members
-        return [last, *packs] if last is not None and last in packs else packs
-
-    def _packs_may_hold(self, oid: str) -> bool:
-        """False only if no loaded pack holds ``oid``: once built, one set lookup answers a miss
-        (a new object) without searching each pack.
-
-        The set of every packed id is built only once this process's misses have searched packs
-        as often as building it costs (``SEARCHES_PER_ID``), so a read command that misses a few
-        times never builds it. A new run's commit in a repository of 1,000 packs (each holding
-        an earlier commit) takes 8.4 ms with it and 14.3 ms without.
-        """
-        ids = self._packed_ids
-        if ids is None:
-            if self._packs_searched * SEARCHES_PER_ID < self._packed_id_count:
-                return True
-            ids = self._packed_ids = set()
-            for members in self._pack_members.values():
-                ids.update(_packed_ids_of(members))
-        try:
-            return bytes.fromhex(oid) in ids
-        except ValueError:
-            return True
 
     def _pack_fd(self, name: str) -> int:
         fd = self._fds.get(name)
@@ -229,13 +130,13 @@ class DiskStore:
         """Where ``oid``'s record is: (a descriptor of the caller's own to close, offset,
         length, pack name) in its pack, or the bytes of a loose object."""
         self._ensure_loaded()
-        location = self._locate(oid)
+        location = self.packs.locate(oid)
         if location is None:
             try:
                 return self._loose_path(oid).read_bytes()
             except (FileNotFoundError, NotADirectoryError):
                 self.refresh()
-                location = self._locate(oid)
+                location = self.packs.locate(oid)
                 if location is None:
                     raise ObjectMissing(oid) from None
         name, offset, length = location
@@ -245,7 +146,7 @@ class DiskStore:
             except FileNotFoundError:
                 # gc or compression in another process may have rewritten it: look again once.
                 self.refresh()
-                moved = self._locate(oid)
+                moved = self.packs.locate(oid)
                 if moved is None or moved[0] == name:
                     raise ObjectMissing(oid, f"pack {name} is gone") from None
                 name, offset, length = moved
@@ -339,11 +240,11 @@ class DiskStore:
         if not is_oid(oid):  # a ref's garbage, say: no object, and no path to look up
             return False
         self._ensure_loaded()
-        return self._locate(oid) is not None or self._loose_path(oid).is_file()
+        return self.packs.locate(oid) is not None or self._loose_path(oid).is_file()
 
     def stored_size(self, oid: str) -> int:
         self._ensure_loaded()
-        location = self._locate(oid)
+        location = self.packs.locate(oid)
         if location is not None:
             return location[2]
         try:
@@ -353,7 +254,7 @@ class DiskStore:
 
     def written_at(self, oid: str) -> float:
         self._ensure_loaded()
-        location = self._locate(oid)
+        location = self.packs.locate(oid)
         path = self.pack_dir / f"{location[0]}.pack" if location else self._loose_path(oid)
         try:
             return path.stat().st_mtime
@@ -364,15 +265,14 @@ class DiskStore:
         """Mark a reused object as recently written, so a concurrent gc's grace period keeps it
         (as git does): a writer that finds an object already stored is about to refer to it."""
         self._ensure_loaded()
-        location = self._locate(oid)
+        location = self.packs.locate(oid)
         path = self.pack_dir / f"{location[0]}.pack" if location else self._loose_path(oid)
         with contextlib.suppress(FileNotFoundError):
             os.utime(path)
 
     def iter_ids(self) -> Iterator[str]:
         self.refresh()
-        with self._lock:
-            packs = list(self._pack_members.values())
+        packs = [members for _name, members in self.packs.items()]
         seen: set[str] = set()
         for members in packs:
             fresh = [oid for oid in members if oid not in seen]
@@ -408,7 +308,7 @@ class DiskStore:
             except FileNotFoundError:
                 continue  # removed by a rewrite meanwhile
             pack_path = idx_path.with_suffix(".pack")
-            index = _read_index(data)
+            index = read_index(data)
             if isinstance(index, str):
                 problem: tuple[Path, str] | None = (idx_path, index)
             else:
@@ -421,7 +321,7 @@ class DiskStore:
         return damaged
 
     # ----------------------------------------------------------------- writing
-    def _workers(self) -> ThreadPoolExecutor:
+    def workers(self) -> ThreadPoolExecutor:
         """The batch workers, started by the first object an open batch hands them.
 
         Only a counted batch, while open, may use them: they stop once no batch is open and
@@ -454,7 +354,7 @@ class DiskStore:
         self, data: BytesLike, *, planes: int = 1, compress_later: bool = False
     ) -> Future[str]:
         """A loose object, put on the calling thread: each is fsync'd on its own, so workers
-        would gain little, and the store keeps them for batches (see ``_workers``)."""
+        would gain little, and the store keeps them for batches (see ``workers``)."""
         done: Future[str] = Future()
         try:
             done.set_result(self.put(data, planes=planes))
@@ -469,25 +369,18 @@ class DiskStore:
             self._remove_dead_writers_packs()
         return PackBatch(self)
 
-    def _register_pack(self, name: str, entries: dict[str, tuple[int, int]]) -> None:
-        with self._lock:
-            for oid, (offset, length) in entries.items():
-                self._index[oid] = (name, offset, length)
-            self._pack_members[name] = dict(entries)
-            self._count_packed_ids(map(bytes.fromhex, entries), len(entries))
-
-    def _batch_opened(self) -> None:
+    def batch_opened(self) -> None:
         with self._activity:
             self._open_batches += 1
 
-    def _batch_ended(self) -> None:
+    def batch_ended(self) -> None:
         """The last open batch stops the workers (unless held); a batch that leaves ``raw-*``
         packs behind has them compressed in the background."""
         with self._activity:
             self._open_batches -= 1
             self._activity.notify_all()
         self._stop_idle_workers()
-        if self.background_compression and not self._closed and self._deferred_packs():
+        if self.background_compression and not self._closed and self.packs.names(DEFERRED_PREFIX):
             self._compress_in_background()
 
     def hold_workers(self) -> None:
@@ -551,100 +444,18 @@ class DiskStore:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
                 removed += 1
-        with self._rewriting:
-            for name, members in list(self._pack_members.items()):
-                doomed = {oid for oid in members if oid in oids}
-                if doomed and self._rewrite_pack(name, doomed, CompressionReport()):
-                    removed += len(doomed)
-        return removed
-
-    def _deferred_packs(self) -> list[str]:
-        with self._lock:
-            return [name for name in self._pack_members if name.startswith(DEFERRED_PREFIX)]
+        return removed + self._repacker.remove(oids)
 
     def compress_deferred(self, should_stop: Callable[[], bool] | None = None) -> CompressionReport:
-        """Rewrite every ``raw-*`` pack into a compressed one, then remove it.
-
-        ``should_stop`` is asked before each object (it may block, as the background thread's
-        does while a batch is open); True discards the unfinished pack and ends the pass with
-        ``finished=False``. Packs another process is rewriting are skipped (also unfinished).
-        """
-        report = CompressionReport()
+        """Rewrite every ``raw-*`` pack, this process's and other writers', into a compressed
+        one, then remove it (``Repacker.compress_deferred``)."""
         self.refresh()
-        with self._rewriting:
-            for name in self._deferred_packs():
-                try:
-                    if not self._rewrite_pack(name, set(), report, should_stop):
-                        report.finished = False
-                except _Stopped:
-                    report.finished = False
-                    break
-        return report
-
-    def _rewrite_pack(
-        self,
-        name: str,
-        drop: set[str],
-        report: CompressionReport,
-        should_stop: Callable[[], bool] | None = None,
-    ) -> bool:
-        """Copy pack ``name``, less ``drop``, into a new pack with its deferred objects
-        compressed; once that pack is durable and indexed, remove the old one.
-
-        Returns False, changing nothing, when another process holds the pack (it is being
-        rewritten there) or it is already gone. A deferred object whose bytes do not match its
-        id is copied as it is (marked raw): fsck still reports it, and no pass retries it. A
-        pack shorter than its index says raises ``ObjectCorrupt`` and stays as it is: copying
-        a cut record would turn "pack truncated" into a corrupt object in a pack that is not.
-        """
-        try:
-            fd = os.open(self.pack_dir / f"{name}.pack", os.O_RDONLY)
-        except FileNotFoundError:
-            return False
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return False
-            if os.fstat(fd).st_nlink == 0:
-                return False  # rewritten by another process while we opened it
-            with self._lock:
-                members = dict(self._pack_members.get(name, {}))
-            if not members:
-                return False
-            compressed_before = report.objects
-            with PackBatch(self, counted=False) as batch:
-                for oid, (offset, length) in sorted(members.items(), key=lambda m: m[1][0]):
-                    if oid in drop:
-                        continue
-                    if should_stop is not None and should_stop():
-                        raise _Stopped
-                    record = os.pread(fd, length, offset)
-                    if len(record) != length:
-                        raise ObjectCorrupt(oid, f"pack {name} is truncated")
-                    if record[:1] == bytes([DEFERRED]) and len(record) >= 2:
-                        report.bytes_before += length
-                        report.objects += 1
-                        report.bytes_after += batch.compress_record(oid, record, report)
-                    else:
-                        batch.copy_record(oid, record)
-            if report.objects != compressed_before:
-                report.packs += 1
-            self._drop_pack(name)
-            return True
-        finally:
-            os.close(fd)
+        return self._repacker.compress_deferred(should_stop)
 
     def _forget_pack(self, name: str) -> None:
-        """Drop a pack from the in-memory index. An object it shared with another loaded pack
-        (a rewrite in progress elsewhere leaves both for a moment) is found there next time."""
+        """Drop a pack from the lookup and close its descriptor, in one step for a reader."""
         with self._lock:
-            self._pack_members.pop(name, None)
-            gone = [oid for oid, where in self._index.items() if where[0] == name]
-            for oid in gone:
-                del self._index[oid]
-            if self._last_pack == name:
-                self._last_pack = None
+            self.packs.forget(name)
             self._close_pack_file(name)
 
     def _close_pack_file(self, name: str) -> None:
@@ -652,7 +463,8 @@ class DiskStore:
         if fd is not None:
             os.close(fd)
 
-    def _drop_pack(self, name: str) -> None:
+    def drop_pack(self, name: str) -> None:
+        """Forget pack ``name`` and remove its files, its index first (the end of a rewrite)."""
         self._forget_pack(name)
         for suffix in (".idx", ".pack"):
             with contextlib.suppress(FileNotFoundError):
@@ -669,7 +481,7 @@ class DiskStore:
         cutoff = time.time() - STALE_AFTER
         count = 0
         for path in self._temporaries():
-            writer = _pack_writer(path.name)
+            writer = pack_writer(path.name)
             with contextlib.suppress(FileNotFoundError):
                 if writer is Liveness.GONE or (
                     writer is Liveness.UNKNOWN and path.stat().st_mtime < cutoff
@@ -686,7 +498,7 @@ class DiskStore:
         except FileNotFoundError:
             return
         for name in names:
-            if name.startswith(_TMP_PREFIX) and _pack_writer(name) is Liveness.GONE:
+            if name.startswith(TMP_PREFIX) and pack_writer(name) is Liveness.GONE:
                 with contextlib.suppress(FileNotFoundError):
                     (self.pack_dir / name).unlink()
 
@@ -696,7 +508,7 @@ class DiskStore:
                 orphan_pack = path.suffix == ".pack" and not path.with_suffix(".idx").exists()
                 # ``atomic_write``'s temp file of a pack index (``.<name>.idx.<random>.tmp``)
                 unfinished_index = path.name.startswith(".") and path.suffix == ".tmp"
-                if path.name.startswith(_TMP_PREFIX) or orphan_pack or unfinished_index:
+                if path.name.startswith(TMP_PREFIX) or orphan_pack or unfinished_index:
                     yield path
         if self.root.is_dir():
             for fanout in self.root.iterdir():
@@ -730,40 +542,6 @@ class DiskStore:
                 self._close_pack_file(name)
 
 
-def _packed_ids_of(members: Mapping[str, tuple[int, int]]) -> Iterable[bytes]:
-    """The ids a loaded pack holds, as 32 raw bytes each."""
-    if isinstance(members, PackIndex):
-        return members.ids()
-    return map(bytes.fromhex, members)
-
-
-def _temporary_pack_name() -> str:
-    return f"{_TMP_PREFIX}{Owner.current().token()}-{uuid.uuid4().hex}.pack"
-
-
-def _pack_writer(name: str) -> Liveness:
-    """Whether the process writing the temporary pack ``name`` still runs (UNKNOWN for any
-    other file, and for a pack named by a writer elsewhere or before names had owners)."""
-    if not (name.startswith(_TMP_PREFIX) and name.endswith(".pack")):
-        return Liveness.UNKNOWN
-    token, _, _unique = name[len(_TMP_PREFIX) : -len(".pack")].rpartition("-")
-    owner = Owner.from_token(token)
-    return liveness(owner) if owner is not None else Liveness.UNKNOWN
-
-
-def _read_index(data: bytes) -> PackIndex | str:
-    """The index a ``.idx`` file's bytes hold, or what is wrong with them."""
-    if not data.startswith(_IDX_MAGIC):
-        return "not a pack index: its first line is wrong"
-    try:
-        index = PackIndex(data[len(_IDX_MAGIC) :])
-    except ValueError:
-        return "cut short: its last entry is incomplete"
-    if not index.in_order():
-        return "its ids are out of order"
-    return index
-
-
 def _pack_damage(pack_path: Path, index: PackIndex) -> tuple[Path, str] | None:
     """What is wrong with a pack, or its index, given that the index reads; None if nothing."""
     end = index.extent()
@@ -779,222 +557,3 @@ def _pack_damage(pack_path: Path, index: PackIndex) -> tuple[Path, str] | None:
         return pack_path, f"its last {size - end} bytes are in no entry of its index"
     return None
 
-
-def _fdatasync(fd: int) -> None:
-    getattr(os, "fdatasync", os.fsync)(fd)
-
-
-def _write_at(fd: int, parts: list[BytesLike], offset: int) -> None:
-    """Write ``parts`` back to back at ``offset`` (``pwritev`` may write less than asked)."""
-    views = [memoryview(part).cast("B") for part in parts]
-    while views:
-        written = os.pwritev(fd, views, offset)
-        offset += written
-        while views and written >= len(views[0]):
-            written -= len(views[0])
-            views.pop(0)
-        if views and written:
-            views[0] = views[0][written:]
-
-
-class PackBatch:
-    """Collects objects into one new pack; it becomes visible, fsync'd once, on ``close``.
-
-    ``counted``: the batch counts as this process writing, which pauses background compression
-    and keeps the store's workers while it is open (the store's own rewrites are not counted:
-    they copy records on their own thread and never ``submit``).
-    """
-
-    def __init__(self, store: DiskStore, *, counted: bool = True) -> None:
-        self._store = store
-        self._counted = counted
-        self._deferred = False
-        self._lock = threading.Lock()
-        self._file: BinaryIO | None = None
-        self._tmp_path: Path | None = None
-        self._offset = 0
-        self._entries: dict[str, tuple[int, int]] = {}
-        self._claimed: set[str] = set()
-        self._futures: list[Future[str]] = []
-        self._closed = False
-        self._synced = 0
-        self._syncer: ThreadPoolExecutor | None = None
-        self._syncs: list[Future[None]] = []
-        if counted:
-            store._batch_opened()
-
-    def __enter__(self) -> PackBatch:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-
-    def _claim(self, oid: str) -> bool:
-        """True if this call should write ``oid``: no one in the batch or store has it."""
-        with self._lock:
-            if oid in self._claimed:
-                return False
-            self._claimed.add(oid)
-        if self._store.has(oid):
-            self._store.freshen(oid)
-            return False
-        return True
-
-    def _append(self, oid: str, header: bytes, payload: BytesLike) -> int:
-        """Reserve the record's place under the lock, then write it there outside the lock,
-        so that worker threads copy their records into the page cache in parallel.
-        ``header`` is the codec byte (and, for a deferred record, its element width)."""
-        length = len(header) + len(payload)
-        with self._lock:
-            if header[:1] == bytes([DEFERRED]):
-                self._deferred = True
-            if self._file is None:
-                self._store.pack_dir.mkdir(parents=True, exist_ok=True)
-                self._tmp_path = self._store.pack_dir / _temporary_pack_name()
-                self._file = open(self._tmp_path, "wb")  # noqa: SIM115 - closed in close/abort
-            offset = self._offset
-            self._offset += length
-            fd = self._file.fileno()
-        _write_at(fd, [header, payload], offset)
-        with self._lock:
-            self._entries[oid] = (offset, length)
-            if self._offset - self._synced >= SYNC_EVERY:
-                self._synced = self._offset
-                if self._syncer is None:
-                    self._syncer = ThreadPoolExecutor(1, thread_name_prefix="modelsync-pack-sync")
-                self._syncs.append(self._syncer.submit(_fdatasync, fd))
-        return length
-
-    def _finish_syncs(self, *, check: bool) -> None:
-        with self._lock:
-            syncs, self._syncs = self._syncs, []
-            syncer, self._syncer = self._syncer, None
-        if syncer is not None:
-            syncer.shutdown(wait=True)
-        if check:
-            for future in syncs:
-                future.result()
-
-    def put(self, data: BytesLike, *, planes: int = 1, compress_later: bool = False) -> str:
-        oid = sha256_hex(data)
-        if self._claim(oid):
-            if compress_later and len(data) >= MIN_SIZE:
-                self._append(oid, deferred_header(planes), data)
-            else:
-                codec, payload = encode(data, planes)
-                self._append(oid, bytes([codec]), payload)
-        return oid
-
-    def put_known(self, oid: str, data: BytesLike, *, planes: int = 1) -> None:
-        """Put bytes whose id the caller has just computed, without hashing them again."""
-        if self._claim(oid):
-            codec, payload = encode(data, planes)
-            self._append(oid, bytes([codec]), payload)
-
-    def copy_record(self, oid: str, record: bytes) -> None:
-        """Copy a stored record as it is (the store's rewrites)."""
-        with self._lock:
-            self._claimed.add(oid)
-        self._append(oid, record[:1], memoryview(record)[1:])
-
-    def compress_record(self, oid: str, record: bytes, report: CompressionReport) -> int:
-        """Copy a ``DEFERRED`` record compressed (or raw where that does not pay), after
-        checking its bytes against its id; returns the new record's length."""
-        with self._lock:
-            self._claimed.add(oid)
-        data = memoryview(record)[2:]
-        if sha256_hex(data) != oid:
-            report.corrupt.append(oid)
-            return self._append(oid, bytes([RAW]), data)
-        codec, payload = encode(data, record[1])
-        return self._append(oid, bytes([codec]), payload)
-
-    def submit(
-        self, data: BytesLike, *, planes: int = 1, compress_later: bool = False
-    ) -> Future[str]:
-        if len(data) <= INLINE_UP_TO:
-            done: Future[str] = Future()
-            try:
-                done.set_result(self.put(data, planes=planes, compress_later=compress_later))
-            except Exception as exc:  # reported through the future (and wait), as from a worker
-                done.set_exception(exc)
-            self._futures.append(done)
-            return done
-        future = self._store._workers().submit(
-            self.put, data, planes=planes, compress_later=compress_later
-        )
-        self._futures.append(future)
-        return future
-
-    def wait(self) -> None:
-        """Block until every submitted object is written into the pack (or raise its error)."""
-        futures, self._futures = self._futures, []
-        wait(futures)
-        for future in futures:
-            future.result()
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        try:
-            self.wait()
-            self._finish_syncs(check=True)
-        except BaseException:
-            self.abort()
-            raise
-        self._closed = True
-        try:
-            self._publish()
-        except BaseException:
-            self._discard_file()
-            raise
-        finally:
-            self._ended()
-
-    def _publish(self) -> None:
-        if self._file is None or self._tmp_path is None:
-            return
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        prefix = DEFERRED_PREFIX if self._deferred else PACK_PREFIX
-        name = f"{prefix}{uuid.uuid4().hex}"
-        pack = self._store.pack_dir / f"{name}.pack"
-        os.replace(self._tmp_path, pack)
-        self._tmp_path = pack  # until its index exists, a failure leaves it unreferenced
-        atomic_write(pack.with_suffix(".idx"), _IDX_MAGIC + encode_entries(self._entries))
-        self._tmp_path = None
-        self._store._register_pack(name, self._entries)
-
-    def _discard_file(self) -> None:
-        """Close and remove the pack being written, which nothing refers to (a failed write,
-        sync or rename leaves no file behind); a pack whose index exists stays."""
-        if self._file is not None:
-            self._file.close()
-        path = self._tmp_path
-        if path is not None and not path.with_suffix(".idx").exists():
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-
-    def _ended(self) -> None:
-        if self._counted:
-            self._store._batch_ended()
-
-    def abort(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        for future in self._futures:
-            future.cancel()
-        wait(self._futures)
-        self._finish_syncs(check=False)
-        self._discard_file()
-        self._ended()

@@ -1,10 +1,10 @@
 """A pack's index, searched where it lies instead of loaded into a dict.
 
-A ``.idx`` file is a magic line and then fixed-size entries (32-byte id, offset, length) sorted
-by id. Opening a store with many packs used to parse every entry of every pack into a dict
-before the first object could be read: 80,000 objects cost 70 ms, paid by every command. Here
-opening a pack keeps its bytes, and a lookup is a binary search among the entries that share
-the id's first byte (git's fan-out, built on first lookup with one slice).
+A ``.idx`` file is a magic line (``IDX_MAGIC``) and then fixed-size entries (32-byte id,
+offset, length) sorted by id. Opening a store with many packs used to parse every entry of every
+pack into a dict before the first object could be read: 80,000 objects cost 70 ms, paid by every
+command. Here opening a pack keeps its bytes, and a lookup is a binary search among the entries
+that share the id's first byte (git's fan-out, built on first lookup with one slice).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import itertools
 import struct
 from collections.abc import Iterator, Mapping
 
+IDX_MAGIC = b"MSIDX1\n"
 ENTRY = struct.Struct("<32sQQ")
 _LOCATION = struct.Struct("<QQ")
 _ID_SIZE = 32
@@ -109,3 +110,16 @@ def encode_entries(locations: Mapping[str, tuple[int, int]]) -> bytes:
         ENTRY.pack(bytes.fromhex(oid), offset, length)
         for oid, (offset, length) in sorted(locations.items())
     )
+
+
+def read_index(data: bytes) -> PackIndex | str:
+    """The index a ``.idx`` file's bytes hold, or what is wrong with them."""
+    if not data.startswith(IDX_MAGIC):
+        return "not a pack index: its first line is wrong"
+    try:
+        index = PackIndex(data[len(IDX_MAGIC) :])
+    except ValueError:
+        return "cut short: its last entry is incomplete"
+    if not index.in_order():
+        return "its ids are out of order"
+    return index

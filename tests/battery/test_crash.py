@@ -26,7 +26,7 @@ import pytest
 
 from modelsync.checkpoints import load_checkpoint
 from modelsync.repo.repository import Repo
-from modelsync.store import disk
+from modelsync.store import packbatch
 
 from ._io_hooks import KILLED_BEFORE
 from ._workers import CHECKPOINT_RUN, COMPRESSION_RUN, checkpoint_state, cycle_files, gc_files
@@ -86,7 +86,7 @@ def assert_nothing_left_behind(repo: Path) -> None:
     assert done.returncode == 0, done.stderr
     control = repo / ".modelsync"
     assert sorted(control.rglob("*.lock")) == []
-    assert sorted((control / "objects" / "pack").glob(f"{disk._TMP_PREFIX}*")) == []
+    assert sorted((control / "objects" / "pack").glob(f"{packbatch.TMP_PREFIX}*")) == []
 
 
 
@@ -173,6 +173,6 @@ def test_killed_compression_loses_no_acknowledged_checkpoint(
     assert last.returncode == 0, last.stderr
     assert_nothing_left_behind(repo)
     assert_consistent(repo)
-    indexes = (repo / ".modelsync" / "objects" / "pack").glob(f"{disk.DEFERRED_PREFIX}*.idx")
+    indexes = (repo / ".modelsync" / "objects" / "pack").glob(f"{packbatch.DEFERRED_PREFIX}*.idx")
     assert sorted(indexes) == [], "objects stored raw were left uncompressed"
     assert_checkpoints_hold(repo, every + acknowledged(last.stdout))

@@ -35,8 +35,7 @@ from modelsync.checkpoints import (
 from modelsync.errors import ModelSyncError, UnsafeLoad
 from modelsync.model.objects import CheckpointManifest, TreeEntry
 from modelsync.repo.repository import Repo
-from modelsync.store.disk import _IDX_MAGIC
-from modelsync.store.packindex import ENTRY
+from modelsync.store.packindex import ENTRY, IDX_MAGIC
 
 from ._workers import cycle_files
 from .conftest import (
@@ -224,13 +223,13 @@ def _flip(path: Path, at: Callable[[int], int]) -> None:
 
 def _swap_first_entries(path: Path) -> None:
     data = bytearray(path.read_bytes())
-    first = slice(len(_IDX_MAGIC), len(_IDX_MAGIC) + ENTRY.size)
+    first = slice(len(IDX_MAGIC), len(IDX_MAGIC) + ENTRY.size)
     second = slice(first.stop, first.stop + ENTRY.size)
     data[first], data[second] = data[second], data[first]
     path.write_bytes(bytes(data))
 
 
-_ENTRY_START = len(_IDX_MAGIC)
+_ENTRY_START = len(IDX_MAGIC)
 _OFFSET_FIELD = _ENTRY_START + 32
 _LENGTH_FIELD = _OFFSET_FIELD + struct.calcsize("<Q")
 PACK_DAMAGE: dict[str, tuple[str, Callable[[Path], None]]] = {

@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 from modelsync.checkpoints import BranchCommitter, CheckpointWriter, load_checkpoint  # noqa: E402
 from modelsync.errors import ObjectCorrupt  # noqa: E402
 from modelsync.repo.repository import Repo  # noqa: E402
-from modelsync.store import compression, disk  # noqa: E402
+from modelsync.store import compression, packbatch  # noqa: E402
 from modelsync.store.compression import PLANES, RAW, ZSTD, decode, decode_into, encode  # noqa: E402
 from modelsync.util.hashing import sha256_hex  # noqa: E402
 
@@ -82,7 +82,7 @@ def test_read_into_verifies_the_hash(repo: Repo) -> None:
 def test_a_pack_flushed_while_written_reads_back_whole(
     repo: Repo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(disk, "SYNC_EVERY", 4096)  # flush in the background every few records
+    monkeypatch.setattr(packbatch, "SYNC_EVERY", 4096)  # flush in the background every few records
     writer = CheckpointWriter(repo.store, BranchCommitter(repo), chunk_size=1024)
     weights = torch.randn(64 * 1024, generator=torch.Generator().manual_seed(3))
     commit = writer.save({"w": weights})
@@ -93,7 +93,7 @@ def test_a_pack_flushed_while_written_reads_back_whole(
 def test_an_aborted_batch_leaves_no_pack_even_mid_flush(
     repo: Repo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(disk, "SYNC_EVERY", 4096)
+    monkeypatch.setattr(packbatch, "SYNC_EVERY", 4096)
     pack_dir = repo.control_dir / "objects" / "pack"
     before = set(pack_dir.iterdir())
     with pytest.raises(RuntimeError, match="stop"), repo.store.batch() as batch:

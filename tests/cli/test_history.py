@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import Result
 
-from modelsync.cli import history as history_cli
-from modelsync.cli import render
+from modelsync.cli.commands import history as history_cli
+from modelsync.cli.render import commits as render
 from modelsync.repo.repository import Repo
 
 Cli = Callable[..., Result]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
-from modelsync.cli.logview import Graph
+from modelsync.cli.render.log import Graph
 from modelsync.repo.repository import Repo
 from modelsync.runs.start import start_run
 from tests.support.inspect_runs import build_runs, run_plain

@@ -100,7 +100,7 @@ def flip_stored_byte(repo: Repo, oid: str) -> None:
     if loose.exists():
         path, offset = loose, loose.stat().st_size - 1
     else:
-        location = store._locate(oid)
+        location = store.packs.locate(oid)
         assert location is not None
         name, start, length = location
         path, offset = store.pack_dir / f"{name}.pack", start + length - 1

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
-from modelsync.cli.chart import Curve, render
+from modelsync.cli.render.chart import Curve, render
 from modelsync.repo.repository import Repo
 from tests.support.inspect_runs import BASELINE_STEPS, SPIKE_STEP, build_runs
 

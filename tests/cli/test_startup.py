@@ -18,7 +18,7 @@ from modelsync.repo.repository import Repo
 def test_every_command_a_module_registers_is_reachable() -> None:
     for module in sorted({m for modules in COMMANDS.values() for m in modules}):
         holder = typer.Typer()
-        importlib.import_module(f"modelsync.cli.{module}").register(holder)
+        importlib.import_module(f"modelsync.cli.commands.{module}").register(holder)
         names = {
             c.name or (c.callback.__name__ if c.callback else "")
             for c in holder.registered_commands
@@ -48,7 +48,7 @@ def test_listing_runs_loads_neither_tracking_nor_checkpoints_nor_other_commands(
     repo: Repo, tmp_path: Path
 ) -> None:
     loaded = _modules_loaded_by("runs", "-C", str(repo.work_tree))
-    assert "modelsync.cli.runs" in loaded
+    assert "modelsync.cli.commands.runs" in loaded
     unwanted = {
         "numpy",
         "pydantic",
@@ -59,8 +59,8 @@ def test_listing_runs_loads_neither_tracking_nor_checkpoints_nor_other_commands(
         "modelsync.runs.lifecycle",
         "modelsync.checkpoints",
         "modelsync.runs.environment",
-        "modelsync.cli.staging",
-        "modelsync.cli.metrics",
+        "modelsync.cli.commands.staging",
+        "modelsync.cli.commands.metrics",
         "modelsync.runs.series",
     }
     assert not loaded & unwanted

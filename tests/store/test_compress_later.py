@@ -20,7 +20,7 @@ import pytest
 from modelsync.checkpoints import load_checkpoint, save_checkpoint, writer_for
 from modelsync.errors import ObjectCorrupt
 from modelsync.repo.repository import Repo
-from modelsync.store import DiskStore, disk
+from modelsync.store import DiskStore, packbatch
 from modelsync.store.compression import DEFERRED
 
 EVENTUALLY = 60.0  # seconds a background thread gets before a test gives up on it
@@ -59,7 +59,7 @@ CHUNKS = [trained_floats(16384, seed) for seed in range(6)]
 def test_objects_put_to_compress_later_are_stored_raw_in_a_raw_pack(store: DiskStore) -> None:
     oids = put_raw(store, CHUNKS)
     (pack,) = packs(store)
-    assert pack.name.startswith(disk.DEFERRED_PREFIX)
+    assert pack.name.startswith(packbatch.DEFERRED_PREFIX)
     assert pack.stat().st_size == sum(2 + len(chunk) for chunk in CHUNKS)
     assert pack.read_bytes()[0] == DEFERRED
     for oid, chunk in zip(oids, CHUNKS, strict=True):
@@ -74,7 +74,7 @@ def test_compressing_later_keeps_every_id_and_byte_and_shrinks_the_pack(store: D
     raw_size = stored_bytes(store)
     report = store.compress_deferred()
     assert report.finished and report.packs == 1 and report.objects == len(CHUNKS)
-    assert packs(store, disk.DEFERRED_PREFIX) == []
+    assert packs(store, packbatch.DEFERRED_PREFIX) == []
     assert stored_bytes(store) == report.bytes_after < 0.9 * raw_size
     fresh = DiskStore(store.root, background_compression=False)
     assert sorted(fresh.iter_ids()) == sorted(oids)
@@ -117,7 +117,7 @@ def test_a_corrupt_raw_object_is_kept_as_it_is_and_still_reported(store: DiskSto
     pack.write_bytes(bytes(data))
     report = store.compress_deferred()
     assert report.corrupt == [bad]
-    assert packs(store, disk.DEFERRED_PREFIX) == []  # not retried by every later pass
+    assert packs(store, packbatch.DEFERRED_PREFIX) == []  # not retried by every later pass
     fresh = DiskStore(store.root, background_compression=False)
     assert fresh.get(good) == CHUNKS[0]
     with pytest.raises(ObjectCorrupt, match=bad):
@@ -127,7 +127,7 @@ def test_a_corrupt_raw_object_is_kept_as_it_is_and_still_reported(store: DiskSto
 def test_gc_removes_garbage_from_a_raw_pack_and_compresses_the_rest(store: DiskStore) -> None:
     keep, drop = put_raw(store, CHUNKS[:2])
     assert store.remove({drop}) == 1
-    assert packs(store, disk.DEFERRED_PREFIX) == []
+    assert packs(store, packbatch.DEFERRED_PREFIX) == []
     fresh = DiskStore(store.root, background_compression=False)
     assert list(fresh.iter_ids()) == [keep]
     assert fresh.get(keep) == CHUNKS[0]
@@ -203,7 +203,7 @@ def test_objects_stay_readable_by_every_reader_while_packs_are_compressed(
         for thread in threads:
             thread.join()
     assert errors == []
-    assert packs(store, disk.DEFERRED_PREFIX) == []
+    assert packs(store, packbatch.DEFERRED_PREFIX) == []
 
 
 # ------------------------------------------------------------------------ crash safety
@@ -215,7 +215,7 @@ def test_a_crash_before_the_new_index_leaves_the_raw_pack_in_use(
     def crash(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt("killed before the index was written")
 
-    monkeypatch.setattr(disk, "atomic_write", crash)
+    monkeypatch.setattr(packbatch, "atomic_write", crash)
     with pytest.raises(KeyboardInterrupt):
         repo.store.compress_deferred()
     monkeypatch.undo()
@@ -228,10 +228,10 @@ def test_a_crash_between_new_index_and_old_pack_removal_leaves_both_readable(
     commit = save_raw_checkpoint(repo)
 
     def crash(self: DiskStore, name: str) -> None:
-        (self.pack_dir / f"{name}.idx").unlink()  # the first half of _drop_pack
+        (self.pack_dir / f"{name}.idx").unlink()  # the first half of drop_pack
         raise KeyboardInterrupt("killed between the two unlinks")
 
-    monkeypatch.setattr(DiskStore, "_drop_pack", crash)
+    monkeypatch.setattr(DiskStore, "drop_pack", crash)
     with pytest.raises(KeyboardInterrupt):
         repo.store.compress_deferred()
     monkeypatch.undo()
@@ -278,7 +278,7 @@ def save_raw_checkpoint(repo: Repo, megabytes: int = 2) -> str:
     repo.store.background_compression = False
     writer_for(repo).compression = "later"
     commit = save_checkpoint(repo, {"w": weights(megabytes)})
-    assert packs(repo.store, disk.DEFERRED_PREFIX)
+    assert packs(repo.store, packbatch.DEFERRED_PREFIX)
     return commit
 
 
@@ -296,7 +296,7 @@ def assert_clean_after_restart(repo: Repo, commit: str, megabytes: int = 2) -> N
     fresh = open_quiet(repo)
     assert fresh.fsck().ok
     assert fresh.store.compress_deferred().finished
-    assert packs(fresh.store, disk.DEFERRED_PREFIX) == []
+    assert packs(fresh.store, packbatch.DEFERRED_PREFIX) == []
     assert fresh.fsck().ok
     assert torch.equal(load_checkpoint(fresh, commit)["w"], weights(megabytes))
     fresh.close()
@@ -321,10 +321,10 @@ def test_a_large_snapshot_saved_while_the_caller_waits_is_stored_raw(
     in_background = writer.capture({"w": weights(1) + 1})  # copied: training goes on
     assert not writer.compresses_later(in_background)
     writer.commit(in_background)
-    assert len(packs(repo.store, disk.DEFERRED_PREFIX)) == 1
+    assert len(packs(repo.store, packbatch.DEFERRED_PREFIX)) == 1
     report = repo.gc()
     assert report.compressed.objects == 1
-    assert packs(repo.store, disk.DEFERRED_PREFIX) == []
+    assert packs(repo.store, packbatch.DEFERRED_PREFIX) == []
     assert repo.fsck().ok
     torch = pytest.importorskip("torch")
     assert torch.equal(load_checkpoint(repo, commit)["w"], weights(1))
@@ -377,9 +377,9 @@ def test_the_background_thread_compresses_raw_packs_once_no_batch_is_open(
     busy = store.batch()  # a writer in the middle of a snapshot
     oids = put_raw(store, CHUNKS)
     time.sleep(0.3)
-    assert len(packs(store, disk.DEFERRED_PREFIX)) == 1  # it waits for the writer
+    assert len(packs(store, packbatch.DEFERRED_PREFIX)) == 1  # it waits for the writer
     busy.close()
-    wait_until(lambda: not packs(store, disk.DEFERRED_PREFIX))
+    wait_until(lambda: not packs(store, packbatch.DEFERRED_PREFIX))
     assert [store.get(oid) for oid in oids] == CHUNKS
     store.close()
     assert compressing_threads() <= before
@@ -393,5 +393,5 @@ def test_closing_the_store_stops_a_waiting_background_pass(tmp_path: Path) -> No
     store.close()  # returns although a batch is still open
     busy.abort()  # the last batch ending does not start a pass in a closed store
     assert compressing_threads() <= before
-    assert len(packs(store, disk.DEFERRED_PREFIX)) == 1
+    assert len(packs(store, packbatch.DEFERRED_PREFIX)) == 1
     assert [p.name for p in store.pack_dir.iterdir() if p.name.startswith("tmp-")] == []

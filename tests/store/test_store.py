@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from modelsync.errors import ObjectCorrupt, ObjectMissing
 from modelsync.store import DiskStore, MemoryStore
-from modelsync.store.disk import INLINE_UP_TO, STALE_AFTER
+from modelsync.store.disk import STALE_AFTER
+from modelsync.store.packbatch import INLINE_UP_TO
 from modelsync.util.hashing import sha256_hex
 
 # Raw bytes, and bytes with enough repetition that zstd keeps the compressed form.

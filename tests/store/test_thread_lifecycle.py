@@ -16,7 +16,7 @@ import pytest
 
 import modelsync
 from modelsync.repo.repository import Repo
-from modelsync.store import disk
+from modelsync.store import packbatch
 
 NEVER = 60.0  # seconds after which a thread that should have ended is taken not to end
 LARGE = 4 << 20  # a file this large is cut into chunks the store's workers write
@@ -31,7 +31,7 @@ def named(prefix: str) -> set[threading.Thread]:
 
 
 def raw_packs(repo: Repo) -> list[Path]:
-    return sorted(repo.control_dir.glob(f"objects/pack/{disk.DEFERRED_PREFIX}*.idx"))
+    return sorted(repo.control_dir.glob(f"objects/pack/{packbatch.DEFERRED_PREFIX}*.idx"))
 
 
 def put_compress_later(repo: Repo) -> None:

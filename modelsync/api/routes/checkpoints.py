@@ -26,8 +26,14 @@ from ...repo.repository import Repo
 from ..deps import RepoDep
 from ..errors import ApiError, not_found
 from ..lookup import resolve
-from ..run_schemas import PickledValue, TensorChangeOut, TensorDiffOut, TensorListOut, TensorOut
-from ..schemas import json_safe
+from ..schemas.checkpoints import (
+    PickledValue,
+    TensorChangeOut,
+    TensorDiffOut,
+    TensorListOut,
+    TensorOut,
+)
+from ..schemas.numbers import json_safe
 from ..security import require_read
 from ..upload import UPLOAD_TMP_DIR
 from .files import BINARY, attachment

@@ -9,7 +9,7 @@ from ...repo.refs import check_ref_name
 from ...repo.repository import Repo
 from ..deps import RepoDep, WriteLockDep
 from ..errors import conflict, not_found
-from ..schemas import RefIn, RefOut, TagIn
+from ..schemas.repository import RefIn, RefOut, TagIn
 from ..security import require_read, require_write, validate_revision
 from .responses import READ_ERRORS, WRITE_ERRORS
 

@@ -12,7 +12,7 @@ from ...repo.diff import diff_file_maps
 from ...runs.compare import diff_snapshots, read_snapshot
 from ..deps import HolderDep, RepoDep, WriteLockDep
 from ..lookup import resolve
-from ..schemas import (
+from ..schemas.repository import (
     AddOut,
     CheckoutIn,
     CheckoutOut,

@@ -16,7 +16,8 @@ from ...runs.compare import compare_runs
 from ...runs.names import check_run_name
 from ...runs.series import Series, json_values, minmax_downsample
 from ..deps import RepoDep
-from ..run_schemas import (
+from ..schemas.numbers import json_safe
+from ..schemas.runs import (
     CompareOut,
     MetricRowOut,
     MetricSummaryOut,
@@ -28,7 +29,6 @@ from ..run_schemas import (
     SeriesOut,
     ValueRowOut,
 )
-from ..schemas import json_safe
 from ..security import require_read
 from .responses import READ_ERRORS
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Response
 
-from ..schemas import SessionOut
+from ..schemas.repository import SessionOut
 from ..security import SESSION_COOKIE, SettingsDep, require_write, session_value
 from .responses import WRITE_ERRORS
 

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from ..runs.compare import MetricRow, RunComparison, ValueRow, compare_runs
-from .common import JsonOption, RepoOption, exit_with_error, print_json, repository
-from .tables import (
+from ...runs.compare import MetricRow, RunComparison, ValueRow, compare_runs
+from ..common import JsonOption, RepoOption, exit_with_error, print_json, repository
+from ..render.tables import (
     Column,
     format_duration,
     format_number,

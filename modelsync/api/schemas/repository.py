@@ -1,8 +1,4 @@
-"""Request and response bodies of the repository, ref and file endpoints.
-
-JSON has no NaN or infinity: metric values travel as numbers, or as the strings ``"NaN"``,
-``"Infinity"`` and ``"-Infinity"`` (as in the CLI's ``--json``).
-"""
+"""Request and response bodies of the repository, ref, file and session endpoints."""
 
 from __future__ import annotations
 
@@ -10,23 +6,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ..model.objects import Commit, TreeEntry, json_safe_number
-from ..repo.diff import FileChange
-from ..repo.porcelain import StatusReport
-from ..runs.compare import SnapshotDiff
-
-JSONNumber = float | str
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with every non-finite float replaced as ``json_safe_number`` does."""
-    if isinstance(value, float):
-        return json_safe_number(value)
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    return value
+from ...model.objects import Commit, TreeEntry
+from ...repo.diff import FileChange
+from ...repo.porcelain import StatusReport
+from ...runs.compare import SnapshotDiff
+from .numbers import JSONNumber, json_safe
 
 
 class Author(BaseModel):

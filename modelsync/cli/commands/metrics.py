@@ -16,16 +16,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.text import Text
 
-from ..errors import UsageError
-from ..model.layout import run_name
-from ..repo.repository import Repo
-from ..runs.read import get_metric_summaries, get_run, metric_columns
-from .chart import Curve, render
-from .common import JsonOption, RepoOption, console, exit_with_error, print_json, repository
-from .tables import print_segments
+from ...errors import UsageError
+from ...model.layout import run_name
+from ...repo.repository import Repo
+from ...runs.read import get_metric_summaries, get_run, metric_columns
+from ..common import JsonOption, RepoOption, console, exit_with_error, print_json, repository
+from ..render.chart import Curve, render
+from ..render.tables import print_segments
 
 if TYPE_CHECKING:
-    from ..runs.series import Series
+    from ...runs.series import Series
 
 CHART_HEIGHT = 14
 DEFAULT_POINTS = 2000
@@ -107,7 +107,7 @@ def _keys(repo: Repo, names: list[str], wanted: list[str]) -> list[str]:
 
 def _load(repo: Repo, names: list[str], keys: list[str]) -> dict[tuple[str, str], Series]:
     try:
-        from ..runs.series import Series
+        from ...runs.series import Series
     except ImportError:
         raise UsageError(
             "modelsync metrics needs numpy for charts: pip install 'modelsync[plot]'"
@@ -133,13 +133,13 @@ def _write_csv(repo: Repo, names: list[str], keys: list[str]) -> None:
 
 
 def _downsampled(series: Series, points: int | None) -> Series:
-    from ..runs.series import minmax_downsample
+    from ...runs.series import minmax_downsample
 
     return series if points is None else minmax_downsample(series, points)
 
 
 def _series_json(series: dict[tuple[str, str], Series], points: int | None) -> dict[str, Any]:
-    from ..runs.series import json_values
+    from ...runs.series import json_values
 
     out = []
     for (name, key), full in series.items():

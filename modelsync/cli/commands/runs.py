@@ -10,10 +10,10 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from ..catalog.query import parse_sort, parse_where
-from ..catalog.table import DEFAULT_SORT, RunPage, check_fields, metric_goal, page_of_runs
-from .common import JsonOption, RepoOption, console, exit_with_error, print_json, repository
-from .tables import (
+from ...catalog.query import parse_sort, parse_where
+from ...catalog.table import DEFAULT_SORT, RunPage, check_fields, metric_goal, page_of_runs
+from ..common import JsonOption, RepoOption, console, exit_with_error, print_json, repository
+from ..render.tables import (
     Column,
     format_duration,
     format_number,

@@ -8,9 +8,9 @@ import typer
 from rich.text import Text
 
 # Imported for what importing it does: checkpoint entries get their per-tensor patch.
-from ..checkpoints import compare as _checkpoint_patches  # noqa: F401
-from ..model.layout import RUN_METADATA_FILES
-from .common import JsonOption, RepoOption, console, print_json, repository
+from ...checkpoints import compare as _checkpoint_patches  # noqa: F401
+from ...model.layout import RUN_METADATA_FILES
+from ..common import JsonOption, RepoOption, console, print_json, repository
 from .runview import print_run_diff, run_diff
 
 _LINE_STYLES = (("+++", "bold"), ("---", "bold"), ("@@", "cyan"), ("+", "green"), ("-", "red"))

@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from ..repo.porcelain import StatusReport
-from .common import JsonOption, RepoOption, console, print_json, progress_bar, repository, short
+from ...repo.porcelain import StatusReport
+from ..common import JsonOption, RepoOption, console, print_json, progress_bar, repository, short
 
 PathsArgument = Annotated[
     list[str],

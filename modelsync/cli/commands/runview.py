@@ -16,15 +16,15 @@ from typing import Any
 import typer
 from rich.text import Text
 
-from ..model.layout import run_ref
-from ..model.metadata import Environment
-from ..repo.repository import Repo
-from ..runs.compare import RunSnapshot, SnapshotDiff, diff_snapshots, read_snapshot
-from ..runs.read import get_metric_summaries
+from ...model.layout import run_ref
+from ...model.metadata import Environment
+from ...repo.repository import Repo
+from ...runs.compare import RunSnapshot, SnapshotDiff, diff_snapshots, read_snapshot
+from ...runs.read import get_metric_summaries
+from ..common import console
+from ..render.tables import format_number, format_value
 from . import history
-from .common import console
 from .history import CommitView, Section
-from .tables import format_number, format_value
 
 
 def _snapshot(repo: Repo, view: CommitView) -> RunSnapshot | None:

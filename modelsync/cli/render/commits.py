@@ -12,10 +12,10 @@ from typing import Any
 
 from rich.text import Text
 
-from ..errors import ObjectError
-from ..model.objects import Commit, Tag, TreeEntry
-from ..repo.repository import Repo
-from .common import console, short
+from ...errors import ObjectError
+from ...model.objects import Commit, Tag, TreeEntry
+from ...repo.repository import Repo
+from ..common import console, short
 
 
 def format_date(timestamp: float) -> str:
@@ -76,7 +76,7 @@ def entry_json(path: str, entry: TreeEntry) -> dict[str, Any]:
 
 
 def entry_line(path: str, entry: TreeEntry) -> str:
-    from ..repo.diff import format_size  # imported by the commands that list files, not by ``log``
+    from ...repo.diff import format_size  # imported by the commands that list files, not by ``log``
 
     return f"{entry.kind:<10} {format_size(entry.size):>10}  {short(entry.oid)}  {path}"
 

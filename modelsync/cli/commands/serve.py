@@ -17,9 +17,9 @@ from typing import Annotated
 
 import typer
 
-from ..errors import RepositoryNotFound
-from ..repo.repository import ENV_REPO, Repo
-from .common import RepoOption, console, exit_with_error
+from ...errors import RepositoryNotFound
+from ...repo.repository import ENV_REPO, Repo
+from ..common import RepoOption, console, exit_with_error
 
 APP_FACTORY = "modelsync.api.app:create_app_from_env"
 SERVER_MODULES = ("fastapi", "uvicorn", "python_multipart", "pydantic_settings")

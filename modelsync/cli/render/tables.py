@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
-from .common import console
+from ..common import console
 
 if TYPE_CHECKING:
-    from ..catalog.liveness import RunRow
-    from ..model.metadata import RunInfo
+    from ...catalog.liveness import RunRow
+    from ...model.metadata import RunInfo
 
 MISSING = "-"
 

@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from ..model.layout import HEAD
+from ...model.layout import HEAD
+from ..common import RepoOption, console, exit_with_error, repository, short
 from . import tensors
-from .common import RepoOption, console, exit_with_error, repository, short
 
 
 def checkout(

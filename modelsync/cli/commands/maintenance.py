@@ -7,9 +7,9 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from ..repo.diff import format_size
-from ..repo.maintenance import DEFAULT_GRACE
-from .common import (
+from ...repo.diff import format_size
+from ...repo.maintenance import DEFAULT_GRACE
+from ..common import (
     JsonOption,
     RepoOption,
     console,

@@ -11,15 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ..errors import UsageError
-from ..model.layout import CHECKPOINT_ENTRY
-from ..repo.diff import format_size
-from ..repo.repository import Repo
+from ...errors import UsageError
+from ...model.layout import CHECKPOINT_ENTRY
+from ...repo.diff import format_size
+from ...repo.repository import Repo
 from . import history
 from .history import CommitView, Section
 
 if TYPE_CHECKING:
-    from ..checkpoints import CheckpointInfo
+    from ...checkpoints import CheckpointInfo
 
 
 def checkpoint_json(info: CheckpointInfo) -> dict[str, Any]:
@@ -64,7 +64,7 @@ def checkpoint_section(repo: Repo, view: CommitView) -> Section | None:
     checkpoint package is imported here, so that commands which never touch one start faster)."""
     if not any(entry.kind == "checkpoint" for entry in view.files.values()):
         return None
-    from ..checkpoints import describe_checkpoint
+    from ...checkpoints import describe_checkpoint
 
     entry = view.files.get(CHECKPOINT_ENTRY)
     if entry is None or entry.kind != "checkpoint":
@@ -76,8 +76,8 @@ def checkpoint_section(repo: Repo, view: CommitView) -> Section | None:
 
 def export(repo: Repo, rev: str, directory: Path, fmt: str, *, trusted: bool) -> Path:
     """``checkout REV --to DIR``: write the checkpoint as a standard file, touching nothing else."""
-    from ..checkpoints import export_checkpoint
-    from ..checkpoints.export import ExportFormat
+    from ...checkpoints import export_checkpoint
+    from ...checkpoints.export import ExportFormat
 
     if fmt not in ("ckpt", "safetensors"):
         raise UsageError(f"unknown format {fmt!r}; use ckpt or safetensors")

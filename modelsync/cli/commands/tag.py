@@ -9,10 +9,10 @@ import typer
 from rich.text import Text
 from typer.core import TyperGroup
 
-from ..model.layout import HEAD
-from ..repo.repository import Repo
-from .common import JsonOption, RepoOption, console, print_json, repository, short
-from .render import tag_json
+from ...model.layout import HEAD
+from ...repo.repository import Repo
+from ..common import JsonOption, RepoOption, console, print_json, repository, short
+from ..render.commits import tag_json
 
 
 class _TagGroup(TyperGroup):

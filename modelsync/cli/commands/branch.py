@@ -7,8 +7,8 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from ..model.layout import HEAD
-from .common import JsonOption, RepoOption, console, print_json, repository, short
+from ...model.layout import HEAD
+from ..common import JsonOption, RepoOption, console, print_json, repository, short
 
 app = typer.Typer(name="branch", invoke_without_command=True)
 

@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from ..model.metadata import SCHEMA_MODELS, json_schemas
-from .common import exit_with_error, print_json
+from ...model.metadata import SCHEMA_MODELS, json_schemas
+from ..common import exit_with_error, print_json
 
 
 def schema(

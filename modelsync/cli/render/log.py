@@ -15,9 +15,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from ..catalog.commits import CommitCache, walk_log
-from ..errors import ObjectError
-from ..model.layout import (
+from ...catalog.commits import CommitCache, walk_log
+from ...errors import ObjectError
+from ...model.layout import (
     BRANCH_PREFIX,
     HEAD,
     LABEL_REFS,
@@ -26,9 +26,9 @@ from ..model.layout import (
     label_refs,
     run_ref,
 )
-from ..model.objects import Commit
-from ..repo.repository import Repo
-from .render import format_date, meta_lines
+from ...model.objects import Commit
+from ...repo.repository import Repo
+from .commits import format_date, meta_lines
 from .tables import Line, Segment, format_number
 
 

@@ -1,4 +1,4 @@
-"""Repository commands: init (the pattern every command follows)."""
+"""``modelsync init``: create a repository (the pattern every command follows)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from ..repo.repository import Repo
-from .common import console, handle_errors
+from ...repo.repository import Repo
+from ..common import console, handle_errors
 
 
 def init(

@@ -1,4 +1,4 @@
-"""Response bodies of the run, metric, compare and checkpoint endpoints."""
+"""Response bodies of the run, metric and compare endpoints."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ..model.metadata import MetricSummary, RunInfo
-from ..model.objects import TensorRecord
-from ..runs.compare import MetricRow, ValueRow
-from .schemas import JSONNumber, json_safe
+from ...model.metadata import MetricSummary, RunInfo
+from ...runs.compare import MetricRow, ValueRow
+from .numbers import JSONNumber, json_safe
 
 
 class RunOut(BaseModel):
@@ -156,54 +155,3 @@ class CompareOut(BaseModel):
     packages: list[ValueRowOut] = Field(description="installed packages whose versions differ")
     metric_keys: list[str] = Field(description="every metric key any of the runs logged")
 
-
-class TensorOut(BaseModel):
-    name: str
-    dtype: str
-    shape: list[int]
-    nbytes: int
-    device: str
-    aliases: list[str] = Field(default_factory=list, description="other places it is tied to")
-
-    @classmethod
-    def of(cls, record: TensorRecord, aliases: list[str] | None = None) -> TensorOut:
-        return cls(
-            name=record.name,
-            dtype=record.dtype,
-            shape=list(record.shape),
-            nbytes=record.nbytes,
-            device=record.device,
-            aliases=aliases or [],
-        )
-
-
-class PickledValue(BaseModel):
-    path: str
-    type: str
-
-
-class TensorListOut(BaseModel):
-    commit: str
-    manifest: str
-    total_bytes: int
-    tensors: list[TensorOut]
-    pickled: list[PickledValue] = Field(
-        description="values stored pickled: never unpickled by the server"
-    )
-
-
-class TensorChangeOut(BaseModel):
-    name: str
-    status: str = Field(description="unchanged, changed, added or removed")
-    old: TensorOut | None
-    new: TensorOut | None
-    l2: JSONNumber | None = Field(description="L2 norm of new - old")
-    relative: JSONNumber | None = Field(description="l2 / L2 norm of old")
-    max_abs: JSONNumber | None = Field(description="largest |new - old|")
-    note: str
-
-
-class TensorDiffOut(BaseModel):
-    a: str
-    b: str
-    tensors: list[TensorChangeOut]

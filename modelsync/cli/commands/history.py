@@ -14,10 +14,10 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from ..model.layout import HEAD
-from ..model.objects import Commit, Tag, TreeEntry
-from ..repo.repository import Repo
-from .common import (
+from ...model.layout import HEAD
+from ...model.objects import Commit, Tag, TreeEntry
+from ...repo.repository import Repo
+from ..common import (
     JsonOption,
     RepoOption,
     console,
@@ -25,8 +25,7 @@ from .common import (
     print_json,
     repository,
 )
-from .logview import log_labels, log_lines, read_log
-from .render import (
+from ..render.commits import (
     commit_json,
     entry_json,
     entry_line,
@@ -37,7 +36,8 @@ from .render import (
     ref_labels,
     tag_json,
 )
-from .tables import print_segments
+from ..render.log import log_labels, log_lines, read_log
+from ..render.tables import print_segments
 
 
 def log(
