@@ -7,8 +7,9 @@ tracking, checkpoints or the environment capture.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .util.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from .checkpoints import checkpoint_path, load_checkpoint, save_checkpoint
@@ -86,14 +87,4 @@ _EXPORTED_FROM = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTED_FROM.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_attributes(__name__, _EXPORTED_FROM, globals(), __all__)

@@ -8,8 +8,9 @@ work, nesting, resume rules, checkpoint pointers) lives in the core. Imported on
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .util.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from .checkpoints.pointer import CheckpointPointer
@@ -41,14 +42,4 @@ _EXPORTED_FROM = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTED_FROM.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __package__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_attributes(__name__, _EXPORTED_FROM, globals(), __all__)

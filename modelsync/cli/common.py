@@ -17,7 +17,7 @@ from rich.console import Console
 
 from ..catalog.db import is_corrupt
 from ..errors import ModelSyncError, RepositoryWarning
-from ..model.objects import json_safe_number
+from ..model.objects import json_safe
 from ..repo.repository import Repo
 
 console = Console(highlight=False, soft_wrap=True)
@@ -89,17 +89,7 @@ def _catalog_failure(exc: sqlite3.Error) -> str:
 
 def print_json(value: Any) -> None:
     """JSON on stdout, NaN and inf as strings so any parser reads it."""
-    sys.stdout.write(json.dumps(_json_safe(value), indent=2, default=str) + "\n")
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float):
-        return json_safe_number(value)
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    return value
+    sys.stdout.write(json.dumps(json_safe(value), indent=2, default=str) + "\n")
 
 
 @contextmanager

@@ -362,6 +362,18 @@ def json_safe_number(value: float) -> float | str:
     return value
 
 
+def json_safe(value: Any) -> Any:
+    """``value`` with every float in it (in dicts, lists and tuples) as ``json_safe_number``
+    shows it: what the CLI's ``--json`` and the API print."""
+    if isinstance(value, float):
+        return json_safe_number(value)
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def references(kind: str, data: bytes) -> list[tuple[str, str]]:
     """The ``(kind, id)`` pairs that an object of ``kind`` points at, for fsck and gc walks.
 
