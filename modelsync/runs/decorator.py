@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar, cast, overload
 
 from ..errors import TRACKING_ERRORS, TrackingWarning, UsageError
-from ..model.segment import to_metric_value
 from .active import restore_tracking, suppressed_tracking
 from .names import check_run_name
 from .read import RepoLike
@@ -218,12 +217,8 @@ class _Tracked:
 
 
 def _record_result(run: Run, result: object) -> None:
-    """A returned dict of numbers becomes the run's final metrics, at its last step."""
+    """A returned dict becomes the run's final metrics, at its last step: its numbers are
+    logged, and each other value is reported by key, as ``modelsync.log`` reports it."""
     if not isinstance(result, Mapping) or not result:
         return
-    try:
-        final = {key: to_metric_value(value) for key, value in result.items()}
-    except TypeError:
-        return
-    if all(isinstance(key, str) for key in final):
-        run.log_metrics(final, step=run.step if run.step is not None else 0)
+    run.log_metrics(result, step=run.step if run.step is not None else 0)

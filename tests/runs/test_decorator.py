@@ -52,7 +52,7 @@ def test_a_returned_dict_of_numbers_becomes_the_final_metrics(repo: Repo) -> Non
     ]
 
 
-@pytest.mark.parametrize("returned", [{"model": "resnet", "acc": 0.9}, [1, 2], None, {}])
+@pytest.mark.parametrize("returned", [[1, 2], None, {}])
 def test_other_return_values_pass_through_untouched(repo: Repo, returned: object) -> None:
     @modelsync.track
     def train() -> object:
@@ -60,6 +60,20 @@ def test_other_return_values_pass_through_untouched(repo: Repo, returned: object
 
     assert train() is returned
     assert _only_run(repo).metrics == {}
+
+
+def test_a_returned_dict_keeps_its_numbers_and_warns_about_the_rest_by_key(repo: Repo) -> None:
+    returned = {"acc": 0.9, "note": "text"}
+
+    @modelsync.track
+    def train() -> dict[str, object]:
+        return returned
+
+    with pytest.warns(TrackingWarning, match="'note'"):
+        assert train() is returned
+    info = _only_run(repo)
+    assert info.metrics == {"acc": 0.9}
+    assert len(info.problems) == 1 and "'note'" in info.problems[0]
 
 
 def test_exceptions_pass_through_and_mark_the_run_failed(repo: Repo) -> None:
