@@ -54,20 +54,30 @@ def _key(value: Any) -> str:
 # ------------------------------------------------------------------ compare
 @dataclass(frozen=True)
 class ValueRow:
-    """One key across several runs: a value per run (None where absent) and whether they differ."""
+    """One key across several runs: a value per run (None where absent, or stored as None),
+    whether each run has the key, and whether they differ."""
 
     key: str
     values: list[Any]
     differs: bool
+    present: list[bool]
 
 
 def value_rows(per_run: Sequence[Mapping[str, Any]]) -> list[ValueRow]:
-    """A row per key any run has; absent and present values differ."""
+    """A row per key any run has; absent and present values differ (a stored None too, which
+    is why ``present`` tells them apart for display)."""
     keys = sorted({key for values in per_run for key in values})
     rows = []
     for key in keys:
-        present = {_key(values.get(key, _ABSENT)) for values in per_run}
-        rows.append(ValueRow(key, [values.get(key) for values in per_run], len(present) > 1))
+        distinct = {_key(values.get(key, _ABSENT)) for values in per_run}
+        rows.append(
+            ValueRow(
+                key,
+                [values.get(key) for values in per_run],
+                len(distinct) > 1,
+                [key in values for values in per_run],
+            )
+        )
     return rows
 
 

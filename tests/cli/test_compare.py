@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from typer.testing import Result
 
+import modelsync
 from modelsync.repo.repository import Repo
 from tests.support.inspect_runs import build_runs, run_plain
 
@@ -105,3 +106,15 @@ def test_diff_json_of_runs_is_an_object_with_the_files(cli: Cli, tracked: Repo) 
     assert {f["path"] for f in body["files"]} >= {"params.json", "run.json"}
     plain = json.loads(run(cli, tracked, "diff", "experiment~1", "experiment", "--json").stdout)
     assert isinstance(plain, list)
+
+
+def test_a_param_stored_as_none_reads_differently_from_a_missing_one(
+    cli: Cli, repo: Repo
+) -> None:
+    with modelsync.start_run("with-none", repo=repo, params={"lr": 0.1, "seed": None}):
+        pass
+    with modelsync.start_run("without", repo=repo, params={"lr": 0.1}):
+        pass
+    out = run_plain(cli, repo, "compare", "with-none", "without").stdout
+    assert row(out, "seed") == ["*", "seed", "None", "-"]
+    assert row(out, "lr") == ["lr", "0.1", "0.1"]

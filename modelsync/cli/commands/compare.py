@@ -77,6 +77,9 @@ def _comparison_json(comparison: RunComparison) -> dict[str, Any]:
     }
 
 
+STORED_NONE = "None"
+
+
 def _marked(key: str, differs: bool) -> Text:
     return Text(f"{DIFFERS if differs else ' '} {key}", style="bold yellow" if differs else "")
 
@@ -115,10 +118,13 @@ def _heading(title: str, runs: int) -> list[str | Text]:
 
 
 def _param_row(row: ValueRow) -> list[str | Text]:
-    return [
-        _marked(row.key, row.differs),
-        *_cells([format_value(v) for v in row.values], row.differs),
+    """A param across the runs: ``-`` where a run lacks it, ``None`` where it stored None, so a
+    row marked as differing never reads the same in every column."""
+    shown = [
+        format_value(value) if value is not None or not present else STORED_NONE
+        for value, present in zip(row.values, row.present, strict=True)
     ]
+    return [_marked(row.key, row.differs), *_cells(shown, row.differs)]
 
 
 def _metric_row(row: MetricRow) -> list[str | Text]:
