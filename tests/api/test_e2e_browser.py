@@ -181,8 +181,12 @@ def test_runs_table_run_page_and_compare_in_a_real_browser(tab: Tab, server: Ser
     shot(page, "commit")
 
     page.goto(f"{server.url}/")
-    for box_of_run in page.locator("#runs tbody input[type=checkbox]").all():
+    # ``all()`` does not wait: the table fills after the page's fetch, so wait for both rows.
+    run_boxes = page.locator("#runs tbody input[type=checkbox]")
+    expect(run_boxes).to_have_count(2)
+    for box_of_run in run_boxes.all():
         box_of_run.check()
+    expect(page.locator("#compare")).to_be_enabled()
     page.click("#compare")
     expect(page.locator("#compare-chart canvas")).to_be_visible()
     page.wait_for_timeout(200)
